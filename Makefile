@@ -1,0 +1,67 @@
+# llmd.stack developer entry points. Two commands do all the set-up:
+#   make demo   build the local lab, deploy the stack with deploy.yml, verify it
+#   make test   everything CI runs (.ci/run calls exactly this)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_CONFIG := $(abspath ansible.cfg)
+
+STAMP := $(VENV)/.installed
+COLLECTION_LINK := .collections/ansible_collections/llmd/stack
+
+.PHONY: help setup lab-tools lab-up lab-down lab-status test test-unit test-integration lint sanity demo clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+setup: $(STAMP) $(COLLECTION_LINK) ## create .venv with pinned tools and link this checkout as llmd.stack
+
+$(STAMP): tests/requirements-dev.txt requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r tests/requirements-dev.txt
+	touch $@
+
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn ../../.. $@
+
+lab-tools: ## build the lab's Go tools into ~/.cache/llmd-lab (only what is missing)
+	bash lab/build-tools.sh
+
+lab-up: setup lab-tools ## start the local lab (no-op when it already runs)
+	bash lab/lab.sh up
+
+lab-down: ## stop every lab process and remove the lab state
+	bash lab/lab.sh down
+
+lab-status: ## say what the lab runs
+	bash lab/lab.sh status
+
+test-unit: setup ## pure unit tests (no cluster)
+	$(BIN)/pytest tests/unit
+
+test-integration: setup lab-tools ## tests against the local lab (started and stopped as needed)
+	$(BIN)/pytest tests/integration
+
+lint: setup ## ansible-lint (production profile) and yamllint
+	$(BIN)/ansible-lint
+	$(BIN)/yamllint -s .
+
+sanity: setup ## ansible-test sanity
+	bash tests/sanity/run.sh
+
+test: setup lint sanity test-unit test-integration ## everything CI runs
+
+demo: lab-up ## lab up, deploy.yml, then verify.yml
+	$(BIN)/ansible-playbook -i inventories/lab playbooks/deploy.yml
+	$(BIN)/ansible-playbook -i inventories/lab playbooks/verify.yml
+
+clean: lab-down ## remove local environments (the tool cache stays)
+	rm -rf $(VENV) .collections reports tests/output
