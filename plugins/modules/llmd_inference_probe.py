@@ -89,19 +89,25 @@ options:
         C(service) and C(port).
       - Its C(url) is probed when set; otherwise the probe port-forwards to C(service) and C(port) in C(namespace).
     type: dict
+  # The three below replace kubernetes.core options of the same name. They set
+  # the probed endpoint's TLS, so the fragment's aliases (verify_ssl, cert_file,
+  # key_file), which name Kubernetes API settings, are cleared.
   validate_certs:
     description: Verify the TLS certificate of the probed endpoint.
     type: bool
     default: true
+    aliases: []
   ca_path:
     description: CA bundle (PEM) to verify the probed endpoint's certificate.
     type: path
   client_cert:
     description: Client certificate (PEM) presented to the probed endpoint.
     type: path
+    aliases: []
   client_key:
     description: Key (PEM) for O(client_cert).
     type: path
+    aliases: []
   headers:
     description:
       - Extra request headers, for example C(x-prefiller-url) for a direct-to-decode prefill/decode test.
@@ -472,7 +478,7 @@ PROBE_TLS_OPTIONS = ("validate_certs", "client_cert", "client_key")
 KUBE_AUTH_SPEC = dict((k, copy.deepcopy(v)) for k, v in AUTH_ARG_SPEC.items() if k not in PROBE_TLS_OPTIONS)
 
 REQUEST_OPTIONS = dict(
-    max_tokens=dict(type="int", default=16),
+    max_tokens=dict(type="int", default=16, no_log=False),
     temperature=dict(type="float", default=0.0),
     seed=dict(type="int"),
 )
@@ -516,13 +522,13 @@ def argument_spec():
             concurrency=dict(type="int", default=4),
             endpoint=dict(type="str", choices=list(core.GENERATION_ENDPOINTS), default="completions"),
             stream=dict(type="bool", default=True),
-            max_tokens=dict(type="int", default=16),
+            max_tokens=dict(type="int", default=16, no_log=False),
         )),
         prefix_affinity=dict(type="dict", options=dict(
             prompts=dict(type="int", default=5),
             prefix_words=dict(type="int", default=200),
             endpoint=dict(type="str", choices=list(core.GENERATION_ENDPOINTS), default="completions"),
-            max_tokens=dict(type="int", default=8),
+            max_tokens=dict(type="int", default=8, no_log=False),
             min_share=dict(type="float", default=0.0),
         )),
         fail_on_error=dict(type="bool", default=True),
