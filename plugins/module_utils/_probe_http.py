@@ -70,7 +70,7 @@ class Sender(object):
             record["body"] = _read_body(err, deadline) if err.fp is not None else ""
         except _Deadline:
             record["error_kind"] = "timeout"
-            record["error"] = "no complete answer within %ss" % self.timeout
+            record["error"] = "no complete answer within %gs" % self.timeout
         except Exception as err:  # pylint: disable=broad-except
             # Every transport failure becomes a classified record, never a traceback.
             record["error_kind"], record["error"] = classify(err, self.timeout)
@@ -158,7 +158,7 @@ def classify(err, timeout):
     if isinstance(reason, ssl.SSLError):
         return "tls", "TLS error: %s" % _reason_text(reason)
     if isinstance(reason, (socket.timeout, TimeoutError)) or "timed out" in str(reason):
-        return "timeout", "no answer within %ss" % timeout
+        return "timeout", "no answer within %gs" % timeout
     if isinstance(reason, ConnectionRefusedError) or getattr(reason, "errno", None) == errno.ECONNREFUSED:
         return "connection_refused", "connection refused: %s" % _reason_text(reason)
     if isinstance(reason, socket.gaierror):
