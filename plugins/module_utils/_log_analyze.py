@@ -493,6 +493,7 @@ def _new_trace(index, request_id):
         "errors": [],
         "pd_ran": None,
         "served": False,
+        "passthrough": None,
         "_profile": None,
         "_scorer": None,
     }
@@ -507,9 +508,8 @@ def _profile(trace, name=None):
             "scores": {},
             "total_scores": {},
             "picked": None,
+            "picker": None,
             "tie_break_random": False,
-            "_max_score_picker": False,
-            "_random_picker": False,
             "_tie_logged": False,
             "_no_scores": [],
             "_scored": [],
@@ -559,6 +559,20 @@ class _TraceBuilder:
         return current
 
 
+def picker_kind(name):
+    """Normalise a picker plugin name or picker log message to a picker kind."""
+    lowered = (name or "").lower()
+    if "weighted" in lowered and "random" in lowered:
+        return "weighted-random"
+    if "round-robin" in lowered:
+        return "round-robin"
+    if "max score" in lowered or "max-score" in lowered:
+        return "max-score"
+    if "random" in lowered:
+        return "random"
+    return name or None
+
+
 def _record_filter(trace, fields):
     name = plugin_name(fields.get("plugin")) or "filter"
     profile_name = _profile_from_plugin(name)
@@ -586,8 +600,11 @@ def _record_pick(trace, fields):
             names = pods_in(result, bare=True)
             picked = names[0] if names else None
         target = result.get("TargetPod")
-        if isinstance(target, dict) and _number(target.get("Score")) is not None and picked:
-            profile["total_scores"].setdefault(picked, _number(target.get("Score")))
+        score = _number(target.get("Score")) if isinstance(target, dict) else None
+        if score is None:
+            score = _number(result.get("Score"))
+        if score is not None and picked:
+            profile["total_scores"].setdefault(picked, score)
     elif result is not None:
         names = pods_in(result, bare=True)
         picked = names[0] if names else None
@@ -620,7 +637,18 @@ def _apply_epp_record(trace, parsed):
         trace["pd_decision"] = "P/D disabled: decode worker only"
     elif lowered.startswith("scheduling to decode worker only"):
         trace["pd"] = "disabled"
-        trace["pd_decision"] = "decode worker only (prompt below the P/D threshold)"
+        non_cached, threshold = _number(fields.get("nonCachedTokens")), _number(fields.get("threshold"))
+        if non_cached is not None and threshold is not None:
+            trace["pd_decision"] = "decode worker only (%g non-cached prompt tokens, P/D threshold %g)" % (non_cached, threshold)
+        else:
+            trace["pd_decision"] = "decode worker only (prompt below the P/D threshold)"
+    elif lowered.startswith("no prefill pod available"):
+        trace["pd"] = "disabled"
+        trace["pd_decision"] = "decode worker only (no prefill pod available)"
+    elif lowered.startswith("prefill header set"):
+        pods = pods_in(fields.get("prefill"), bare=True)
+        if pods and not trace["prefill_picked"]:
+            trace["prefill_picked"] = pods[0]
     elif lowered.startswith("scheduling to separate prefill and decode workers"):
         trace["pd"] = "enabled"
         trace["pd_decision"] = "separate prefill and decode workers"
@@ -685,23 +713,33 @@ def _apply_epp_record(trace, parsed):
         profile = _profile(trace)
         if name not in profile["_scored"] and name not in profile["_no_scores"]:
             profile["_no_scores"].append(name)
+    elif lowered.startswith("after running scorer plugins") and isinstance(fields.get("weightedScores"), dict):
+        profile = _profile(trace)
+        for key, value in fields["weightedScores"].items():
+            pods = pods_in(key, bare=True) or [key]
+            if _number(value) is not None:
+                profile["total_scores"][pods[0]] = _number(value)
     elif lowered.startswith("candidate pods for picking"):
         profile = _profile(trace)
         profile["total_scores"].update(scored_pods_in(fields.get("pods-weighted-score") or fields.get("pods")))
-    elif lowered.startswith(("selecting the pod with the max score", "selecting a pod with the max score",
-                             "selecting pods from candidates sorted by max score")):
+    elif lowered.startswith(("running picker plugin", "before running picker plugin")) and fields.get("plugin"):
+        _profile(trace)["picker"] = picker_kind(plugin_name(fields["plugin"]))
+    elif lowered.startswith("selecting"):
+        # "Selecting the/a pod with the max score ...", "Selecting a random pod ...", ...
         profile = _profile(trace)
-        profile["_max_score_picker"] = True
+        if profile["picker"] is None:
+            profile["picker"] = picker_kind(msg)
         for pod, score in scored_pods_in(msg).items():
             profile["total_scores"].setdefault(pod, score)
     elif lowered.startswith("multiple pods have the same max score"):
         profile = _profile(trace)
         profile["_tie_logged"] = True
-    elif lowered.startswith("selecting a random pod"):
-        _profile(trace)["_random_picker"] = True
     elif lowered.startswith(("after running picker plugin", "completed running picker plugin successfully")):
         _record_pick(trace, fields)
     elif lowered.startswith("request handled"):
+        if (fields.get("method") or fields.get("path")) and not trace["profiles"]:
+            # sent on without scheduling (GET /v1/models ...)
+            trace["passthrough"] = ("%s %s" % (fields.get("method") or "", fields.get("path") or "")).strip()
         endpoint = fields.get("endpoint")
         pods = pods_in(endpoint, bare=True)
         if pods:
@@ -746,8 +784,8 @@ def _finish_profile(profile):
     if len(pods_in_play) >= 2:
         if profile["_tie_logged"]:
             tie = True
-        elif profile["_random_picker"] and not profile["_max_score_picker"]:
-            tie = True  # a random picker is a random pick by design
+        elif profile["picker"] not in (None, "max-score"):
+            tie = False  # random, round-robin ... pickers ignore scores by design: no tie to break
         elif len(profile["total_scores"]) >= 2:
             tie = _all_equal(profile["total_scores"].values())
         else:
@@ -759,7 +797,7 @@ def _finish_profile(profile):
             )
     profile["tie_break_random"] = tie
     no_scores = list(profile["_no_scores"])
-    for key in ("_max_score_picker", "_random_picker", "_tie_logged", "_no_scores", "_scored"):
+    for key in ("_tie_logged", "_no_scores", "_scored"):
         del profile[key]
     return no_scores
 
@@ -790,7 +828,7 @@ def _finish_trace(trace):
         trace["total_scores"] = primary["total_scores"]
         trace["picked"] = primary["picked"]
         trace["tie_break_random"] = primary["tie_break_random"]
-    if not trace["picked"] and trace["handled_by"]:
+    if not trace["picked"] and trace["handled_by"] and not trace["passthrough"]:
         trace["picked"] = trace["handled_by"]
     trace["format"] = trace["format"] or "old"
     trace["ts"] = format_ts(trace["ts"])
@@ -823,7 +861,7 @@ def resolve_endpoints(traces, pods):
         first = trace["handled_endpoint"].split(",")[0].strip()
         host = first.rsplit(":", 1)[0].strip("[]") if ":" in first else first
         trace["handled_by"] = ip_to_pod.get(host)
-        if trace["handled_by"] and not trace["picked"]:
+        if trace["handled_by"] and not trace["picked"] and not trace["passthrough"]:
             trace["picked"] = trace["handled_by"]
 
 
@@ -1135,7 +1173,7 @@ def detect_anomalies(traces, evidence):
             add("scores_all_equal", trace, detail)
         for scorer in trace["scorers_without_scores"]:
             add("scorer_no_scores", trace, "scorer %s produced no scores, so it did not influence the pick" % scorer)
-        if not trace["served"]:
+        if not trace["served"] and not trace["passthrough"]:
             if trace["picked"]:
                 detail = "scheduled to %s but no response from a model server was logged" % trace["picked"]
             else:
@@ -1153,7 +1191,8 @@ def detect_anomalies(traces, evidence):
     return anomalies
 
 
-def summarize(traces, evidence, anomalies, lines_kept, lines_dropped):
+def summarize(all_traces, evidence, anomalies, lines_kept, lines_dropped):
+    traces = [trace for trace in all_traces if not trace["passthrough"]]
     picks = {}
     handled = {}
     for trace in traces:
@@ -1170,6 +1209,7 @@ def summarize(traces, evidence, anomalies, lines_kept, lines_dropped):
     return {
         "requests": len(traces),
         "served": sum(1 for trace in traces if trace["served"]),
+        "passthrough": len(all_traces) - len(traces),
         "picks_per_pod": picks,
         "handled_per_pod": handled,
         "random_tie_breaks": sum(1 for trace in traces if trace["tie_break_random"]),

@@ -256,17 +256,40 @@ def analyze_epp(lines, pods=None):
                       pods or {"x-epp-1": {"role": "epp", "ip": None}}, [])
 
 
-def test_random_picker_alone_is_a_random_pick():
+def test_a_random_picker_is_not_a_tie_break():
+    # the profile's picker ignores scores by design: nothing was tied
     pods = [{"NamespacedName": {"Namespace": "n", "Name": name}} for name in ("p1", "p2")]
     result = analyze_epp([
         epp("LLM request assembled", **{"x-request-id": "r1"}),
         epp("Filter plugin result", plugin="decode-filter", pods=pods, **{"x-request-id": "r1"}),
         epp("Selecting a random pod from 2 candidates: []", **{"x-request-id": "r1"}),
         epp("After running picker plugin", result={"TargetPod": {"Pod": pods[1]}}, **{"x-request-id": "r1"}),
+        epp("Response generated", usage={"total_tokens": 1}, **{"x-request-id": "r1"}),
     ])
     (trace,) = result["traces"]
     assert trace["picked"] == "p2"
-    assert trace["tie_break_random"] is True
+    assert trace["profiles"]["decode"]["picker"] == "random"
+    assert trace["tie_break_random"] is False
+    assert result["anomalies"] == []
+
+
+def test_picker_kinds():
+    assert [la.picker_kind(name) for name in (
+        "max-score-picker", "Selecting the pod with the max score from 2 candidates", "random-picker",
+        "Selecting a pod by weighted random choice from 3 candidates", "round-robin-picker", "my-picker", None)] == [
+        "max-score", "max-score", "random", "weighted-random", "round-robin", "my-picker", None]
+
+
+def test_passthrough_requests_are_not_scheduling_traces():
+    result = analyze_epp([
+        epp("Request handled", method="GET", path="/v1/models", endpoint="{NamespacedName:n/d1 Address:a}",
+            **{"x-request-id": "m1"}),
+    ])
+    (trace,) = result["traces"]
+    assert trace["passthrough"] == "GET /v1/models"
+    assert trace["handled_by"] == "d1" and trace["picked"] is None
+    assert result["anomalies"] == []
+    assert result["summary"]["requests"] == 0 and result["summary"]["passthrough"] == 1
 
 
 def test_single_candidate_is_never_a_tie():
