@@ -16,7 +16,7 @@ import threading
 import traceback
 
 try:
-    from kubernetes.client import CoreV1Api
+    from kubernetes.client import ApiClient, CoreV1Api
     from kubernetes.stream import portforward
     HAS_KUBERNETES = True
     KUBERNETES_IMPORT_ERROR = None
@@ -225,9 +225,10 @@ class PortForwarder(object):
         self._track(conn)
         remote = None
         forward = None
+        api = _own_client(self.api)
         try:
             try:
-                forward = portforward(self.api.connect_get_namespaced_pod_portforward, self.pod, self.namespace,
+                forward = portforward(api.connect_get_namespaced_pod_portforward, self.pod, self.namespace,
                                       ports=str(self.remote_port))
                 remote = forward.socket(self.remote_port)
             except Exception as err:  # pylint: disable=broad-except
@@ -244,6 +245,21 @@ class PortForwarder(object):
                 if sock is not None:
                     self._track(sock, add=False)
                     _close(sock)
+            api.api_client.close()
+
+
+def _own_client(api):
+    """A CoreV1Api on a new ApiClient with the same configuration and headers.
+
+    kubernetes.stream.portforward swaps call_api on the client it is given and
+    puts back what it found, so two forwards sharing one client can leave the
+    websocket variant in place for every later API call.
+    """
+    source = api.api_client
+    client = ApiClient(source.configuration)
+    for header, value in source.default_headers.items():
+        client.default_headers[header] = value
+    return CoreV1Api(client)
 
 
 def _pipe(left, right, closed):

@@ -85,3 +85,15 @@ def test_pod_plan():
 def test_ready_check_tolerates_missing_fields():
     assert pf.pod_is_ready({}) is False
     assert pf.pod_is_ready({"status": {"phase": "Running"}}) is False
+
+
+def test_each_forward_gets_its_own_api_client():
+    from kubernetes.client import ApiClient, Configuration, CoreV1Api
+
+    configuration = Configuration(host="https://127.0.0.1:6443")
+    shared = ApiClient(configuration)
+    shared.default_headers["Impersonate-User"] = "probe"
+    own = pf._own_client(CoreV1Api(shared))
+    assert own.api_client is not shared
+    assert own.api_client.configuration is configuration
+    assert own.api_client.default_headers["Impersonate-User"] == "probe"
