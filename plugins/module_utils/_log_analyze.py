@@ -964,6 +964,11 @@ def _vllm_event(msg, fields):
             found = re.search(r"req id ([^)\s]+)", str(value))
             if found:
                 return {"type": "received", "request_id": found.group(1)}
+    if msg == "HTTP request" and fields.get("method") == "POST":
+        # llm-d-inference-sim --log-http: the request headers are a multi-line value
+        found = re.search(r"(?im)^\s*X-Request-Id:\s*(\S+)", str(fields.get("headers", "")))
+        if found:
+            return {"type": "received", "request_id": found.group(1)}
     if msg == "Finished processing request" and fields.get("id"):
         return {"type": "served", "request_id": str(fields["id"]), "status": None}
     match = _ACCESS_RE.search(msg)

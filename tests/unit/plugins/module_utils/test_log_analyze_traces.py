@@ -230,7 +230,11 @@ def test_simulator_klog_lines_are_model_server_evidence():
     (sim,) = [source for source in sources if source["pod"] == PD2]
     events = [la.model_server_event(la.parse_line(record, 2025)) for record in la.split_records(sim["text"])]
     events = [event for event in events if event]
-    assert [(event["type"], event["request_id"]) for event in events] == [("received", R3), ("served", R3 + "-0")]
+    assert [(event["type"], event["request_id"]) for event in events] == [
+        ("received", R3),  # "HTTP request" (--log-http) with its X-Request-Id header
+        ("received", R3),  # "Received" (--v=4)
+        ("served", R3 + "-0"),
+    ]
 
 
 def test_without_pod_roles_names_decide():
