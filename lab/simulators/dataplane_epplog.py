@@ -44,15 +44,18 @@ CALLERS = {
     "Prefix aware scorer cleanup": "scorer/prefix_aware.go:128",
     "Failed to process request": "handlers/server.go:190",
 }
-PICKER_CALLER = "picker/max_score_picker.go:31"
 DEFAULT_CALLER = "handlers/server.go:112"
 
 
 def caller_for(msg):
     if msg in CALLERS:
         return CALLERS[msg]
+    if msg.startswith("Selecting a random pod"):
+        return "picker/random_picker.go:39"
+    if msg.startswith("Selecting a pod in round-robin order"):
+        return "picker/round_robin_picker.go:44"
     if msg.startswith("Selecting") or msg.startswith("Multiple pods"):
-        return PICKER_CALLER
+        return "picker/max_score_picker.go:31"
     return DEFAULT_CALLER
 
 

@@ -322,7 +322,7 @@ class Controller(object):
     def _reject(self, gateway_key, exchange, decision):
         body = decision["body"].encode("utf-8")
         headers = [("content-type", "text/plain")] if body else []
-        exchange.send_head(decision["status"], headers, len(body))
+        exchange.send_head(decision["status"], headers + [("server", "istio-envoy")], len(body))
         exchange.write(body)
         self._log.debug("gateway dataplane: %s %s -> %d (%s)", exchange.method, exchange.path,
                         decision["status"], decision["reason"])
@@ -433,7 +433,8 @@ class _Exchange(object):
         handler = self.handler
         self.status = status
         handler.send_response_only(status)
-        handler.send_header("date", handler.date_time_string())
+        if not any(name == "date" for name, _value in headers):
+            handler.send_header("date", handler.date_time_string())
         for name, value in headers:
             handler.send_header(name, value)
         if length is not None:
@@ -527,7 +528,7 @@ class _GatewayListener(object):
                 controller._log.exception("gateway dataplane: request %s %s failed", handler.command, handler.path)
                 handler.close_connection = True
                 if exchange.status is None:
-                    exchange.send_head(500, [("content-type", "text/plain")], 0)
+                    exchange.send_head(500, [("server", "istio-envoy")], 0)
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
