@@ -21,6 +21,7 @@ ANSWER_OBJECT = {"completions": "text_completion", "chat": "chat.completion"}
 CHUNK_OBJECT = {"completions": "text_completion", "chat": "chat.completion.chunk"}
 
 DEFAULT_PROMPT = "Say hello to the llm-d inference probe."
+REDIRECTS = (301, 302, 303, 307, 308)
 BODY_EXCERPT_CHARS = 300
 TEXT_EXCERPT_CHARS = 200
 
@@ -629,8 +630,11 @@ def evaluate(endpoint, record, max_tokens=None):
     kind, error = record.get("error_kind"), record.get("error")
     status = record.get("status")
     body = record.get("body") or ""
-    if kind is None and status != 200:
-        kind = "redirect" if status in (301, 302, 303, 307, 308) else "http"
+    if kind is None and status in REDIRECTS:
+        kind = "redirect"
+        error = "HTTP %s: redirect to %s" % (status, _header(record.get("headers"), "location") or "(no Location header)")
+    elif kind is None and status != 200:
+        kind = "http"
         error = "HTTP %s: %s" % (status, _body_message(body))
     if kind is None and endpoint != "models":
         answer = _evaluate_generation(endpoint, record, max_tokens)
@@ -648,6 +652,12 @@ def evaluate(endpoint, record, max_tokens=None):
 
 
 def _evaluate_generation(endpoint, record, max_tokens):
+    if record.get("stream") and not record.get("events") and record.get("body"):
+        answer = _empty_answer()
+        answer.update({"kind": "stream", "ttft_ms": None, "itl_ms": None, "error": (
+            "asked for a stream but the answer is not text/event-stream (Content-Type %s): %s" % (
+                _header(record.get("headers"), "content-type"), excerpt(record["body"], 120)))})
+        return answer
     if record.get("stream"):
         answer = assemble_stream(endpoint, record.get("events") or [])
         kind = "stream"
@@ -668,6 +678,13 @@ def _evaluate_generation(endpoint, record, max_tokens):
     answer["ttft_ms"] = record.get("latency_ms") if max_tokens == 1 and not answer["error"] else None
     answer["itl_ms"] = None
     return answer
+
+
+def _header(headers, name):
+    for key, value in (headers or {}).items():
+        if str(key).lower() == name:
+            return value
+    return None
 
 
 def _body_message(body):

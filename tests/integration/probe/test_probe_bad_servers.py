@@ -163,3 +163,20 @@ def test_epp_header_is_recognised_through_a_header_adding_front(sim, tiny_server
     completions = result["results"][1]
     assert completions["routed_by_epp"] is True and completions["pod"] == "decode-7"
     assert result["routing"]["via_epp"] == 2
+
+
+def test_redirects_are_reported_not_followed(tiny_server, reply, probe):
+    server = tiny_server(lambda handler: reply(handler, 302, "", headers={"Location": "https://gw.example.com" + handler.path}))
+    result = probe(url=server.url, checks=["models"], fail_on_error=False)
+    check = result["results"][0]
+    assert (check["status"], check["error"]) == (302, "HTTP 302: redirect to https://gw.example.com/v1/models")
+    assert "Location header" in check["hint"]
+
+
+def test_a_server_that_ignores_stream_is_named(tiny_server, reply, probe):
+    chat = {"id": "c", "object": "chat.completion", "model": "m",
+            "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hi"}}]}
+    server = serve(tiny_server, reply, {"/v1/models": (200, MODELS), "/v1/chat/completions": (200, json.dumps(chat))})
+    check = probe(url=server.url, checks=["chat"], fail_on_error=False)["results"][0]
+    assert check["error"].startswith("asked for a stream but the answer is not text/event-stream")

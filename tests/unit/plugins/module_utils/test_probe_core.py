@@ -456,3 +456,14 @@ def test_answer_checks_never_raise(payload, endpoint, max_tokens):
 def test_sse_parser_never_raises(lines):
     events = core.parse_sse([(float(i), line) for i, line in enumerate(lines)])
     core.assemble_stream("chat", events)
+
+
+def test_redirect_names_the_location():
+    result = core.evaluate("models", record(status=302, headers={"Location": "https://gw.example.com/v1/models"}))
+    assert result["error"] == "HTTP 302: redirect to https://gw.example.com/v1/models"
+    assert "Location header" in result["hint"]
+
+
+def test_a_plain_answer_to_a_stream_request_is_named():
+    result = core.evaluate("chat", record(stream=True, body=json.dumps(CHAT), headers={"Content-Type": "application/json"}))
+    assert result["error"].startswith("asked for a stream but the answer is not text/event-stream (Content-Type application/json)")
