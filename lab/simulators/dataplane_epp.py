@@ -225,7 +225,7 @@ def _check_pd(config):
 
 
 def uses_prefix_scorer(config):
-    return any(SCORERS.get(p["type"]) == "prefix" for prof in config["profiles"] for p, _ in prof["scorers"])
+    return any(SCORERS.get(p["type"]) == "prefix" for prof in config["profiles"] for p, _weight in prof["scorers"])
 
 
 # --- State kept between requests ----------------------------------------------
@@ -379,7 +379,7 @@ def run_picker(plugin, scored, state, rng, cursor_key):
         return choice, [("Level(-4)", "Selecting a pod in round-robin order from %d candidates: %s" % (count, listing),
                          {"logger": "round-robin-picker"})]
     if kind == "weighted-random":
-        total = sum(s for _, s in scored)
+        total = sum(score for _endpoint, score in scored)
         if total <= 0:
             choice = rng.choice(scored)[0]
         else:
@@ -393,7 +393,7 @@ def run_picker(plugin, scored, state, rng, cursor_key):
                          {"logger": "weighted-random-picker"})]
     events = [("Level(-4)", "Selecting a pod with the max score from %d candidates: %s" % (count, listing),
                {"logger": "max-score-picker"})]
-    best = max(s for _, s in scored)
+    best = max(score for _endpoint, score in scored)
     tied = [e for e, s in scored if abs(s - best) < 1e-9]
     if len(tied) == 1:
         return tied[0], events
@@ -435,8 +435,8 @@ def pod_json(endpoint):
 
 
 def run_profile(profile, endpoints, request, state, rng, cursor_key, events):
-    """Filters, weighted scorers and picker of one profile. Returns
-    (endpoint, final score) or (None, None) when filters leave nothing."""
+    """Filters, weighted scorers and picker of one profile. Returns the
+    picked endpoint, or None when the filters leave nothing."""
     base = {"request": request["summary"], "x-request-id": request["request_id"], "profile": profile["name"]}
     events.append(("Level(-4)", "Running scheduler profile", dict(base)))
     events.append(("info", "Scheduling a request", dict(base, pods=[pod_json(e) for e in endpoints])))
@@ -451,7 +451,7 @@ def run_profile(profile, endpoints, request, state, rng, cursor_key, events):
             break
     events.append(("Level(-4)", "After running filter plugins", dict(base, pods=[pod_json(e) for e in current])))
     if not current:
-        return None, None
+        return None
 
     events.append(("Level(-4)", "Before running scorer plugins", dict(base, pods=[pod_json(e) for e in current])))
     weighted = {e["key"]: 0.0 for e in current}
@@ -479,7 +479,7 @@ def run_profile(profile, endpoints, request, state, rng, cursor_key, events):
     score = weighted[choice["key"]]
     events.append(("Level(-4)", "After running picker plugin",
                    dict(base, result={"TargetPod": pod_json(choice), "Score": round(score, 6)})))
-    return choice, score
+    return choice
 
 
 def schedule(config, request, endpoints, state, rng=random, pool_key="", target_port=None):
@@ -494,10 +494,10 @@ def schedule(config, request, endpoints, state, rng=random, pool_key="", target_
     settings = pd_settings(config)
     if settings is None:
         profile = config["profiles"][0]
-        target, _ = run_profile(profile, endpoints, request, state, rng, (pool_key, profile["name"]), events)
+        target = run_profile(profile, endpoints, request, state, rng, (pool_key, profile["name"]), events)
     else:
         decode = _profile(config, settings["decode"])
-        target, _ = run_profile(decode, endpoints, request, state, rng, (pool_key, decode["name"]), events)
+        target = run_profile(decode, endpoints, request, state, rng, (pool_key, decode["name"]), events)
         if target is not None:
             _pd_stage(config, settings, request, endpoints, state, rng, pool_key, target_port, target, result)
     result["target"] = target
@@ -519,7 +519,7 @@ def _pd_stage(config, settings, request, endpoints, state, rng, pool_key, target
         return
     events.append(("Level(-4)", "Scheduling to separate prefill and decode workers", dict(base, **decision)))
     prefill = _profile(config, settings["prefill"])
-    chosen, _ = run_profile(prefill, endpoints, request, state, rng, (pool_key, prefill["name"]), events)
+    chosen = run_profile(prefill, endpoints, request, state, rng, (pool_key, prefill["name"]), events)
     if chosen is None:
         events.append(("info", "No prefill pod available - scheduling to decode worker only", base))
         return

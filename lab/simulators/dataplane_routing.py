@@ -328,7 +328,7 @@ def pick_backend_ref(rule, rng=random):
     weighted = [(r, w) for r, w in weighted if isinstance(w, int) and not isinstance(w, bool) and w > 0]
     if not weighted:
         return None
-    total = sum(w for _, w in weighted)
+    total = sum(weight for _ref, weight in weighted)
     point = rng.uniform(0, total)
     for ref, weight in weighted:
         point -= weight

@@ -140,7 +140,8 @@ def stack_crds(lab, api_client):
     created = []
     for path in FIXTURE_CRDS:
         with open(path) as handle:
-            name = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("  name:"))
+            names = [line.split(":", 1)[1].strip() for line in handle if line.startswith("  name:")]
+        name = names[0]
         if name not in present:
             lab.kubectl("apply", "-f", path)
             created.append(name)

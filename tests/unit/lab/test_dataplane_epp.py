@@ -94,7 +94,7 @@ schedulingProfiles:
     assert parsed["ok"]
     assert parsed["config"]["unknown"] == ["session-affinity-scorer"]
     assert "session-affinity-scorer" in parsed["warnings"][0]
-    assert [p["type"] for p, _ in parsed["config"]["profiles"][0]["scorers"]] == ["queue-scorer"]
+    assert [p["type"] for p, _weight in parsed["config"]["profiles"][0]["scorers"]] == ["queue-scorer"]
 
 
 def test_named_plugin_instances():
@@ -142,10 +142,12 @@ def test_config_errors_stop_the_epp(text, error):
 def test_queue_scorer_prefers_fewer_in_flight():
     state = epp.EppState()
     a, b, c = endpoint("a"), endpoint("b"), endpoint("c")
-    state.begin(a["key"]); state.begin(a["key"]); state.begin(b["key"])
+    for key in (a["key"], a["key"], b["key"]):
+        state.begin(key)
     scores = epp.run_scorer({"type": "queue-scorer", "parameters": {}}, [a, b, c], request(), state)
     assert scores == {a["key"]: 0.0, b["key"]: 0.5, c["key"]: 1.0}
-    state.end(a["key"]); state.end(a["key"]); state.end(b["key"]); state.end(b["key"])
+    for key in (a["key"], a["key"], b["key"], b["key"]):
+        state.end(key)
     assert state.in_flight[b["key"]] == 0
     scores = epp.run_scorer({"type": "queue-scorer", "parameters": {}}, [a, b, c], request(), state)
     assert set(scores.values()) == {1.0}
@@ -161,10 +163,8 @@ def test_kv_cache_scorer_prefers_free_cache():
 def test_load_aware_scorer():
     state = epp.EppState()
     a, b, c = endpoint("a"), endpoint("b"), endpoint("c")
-    for _ in range(2):
-        state.begin(b["key"])
-    for _ in range(5):
-        state.begin(c["key"])
+    for key in [b["key"]] * 2 + [c["key"]] * 5:
+        state.begin(key)
     plugin = {"type": "load-aware-scorer", "parameters": {"threshold": 4}}
     assert epp.run_scorer(plugin, [a, b, c], request(), state) == {a["key"]: 0.5, b["key"]: 0.25, c["key"]: 0.0}
 
@@ -236,7 +236,7 @@ def test_round_robin_picker_cycles():
     a, b, c = endpoint("a"), endpoint("b"), endpoint("c")
     state = epp.EppState()
     picks = [epp.run_picker({"type": "round-robin-picker"}, [(c, 0), (a, 0), (b, 0)], state, random, "k")[0]["name"]
-             for _ in range(4)]
+             for _round in range(4)]
     assert picks == ["a", "b", "c", "a"]
 
 
@@ -244,7 +244,7 @@ def test_weighted_random_picker_never_picks_zero_score():
     a, b = endpoint("a"), endpoint("b")
     rng = random.Random(3)
     picks = {epp.run_picker({"type": "weighted-random-picker"}, [(a, 0.0), (b, 1.0)], epp.EppState(), rng, "k")[0]
-             ["name"] for _ in range(50)}
+             ["name"] for _round in range(50)}
     assert picks == {"b"}
 
 

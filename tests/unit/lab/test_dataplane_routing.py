@@ -174,7 +174,7 @@ def test_cross_namespace_pool_needs_a_reference_grant():
 def test_weighted_backend_choice():
     rule = {"backendRefs": [{"name": "a", "weight": 0}, {"name": "b", "weight": 3}, {"name": "c"}]}
     rng = random.Random(7)
-    picked = {routing.pick_backend_ref(rule, rng)["name"] for _ in range(200)}
+    picked = {routing.pick_backend_ref(rule, rng)["name"] for _round in range(200)}
     assert picked == {"b", "c"}
     assert routing.pick_backend_ref({"backendRefs": [{"name": "x", "weight": 0}]}) is None
 
