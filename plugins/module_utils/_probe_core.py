@@ -262,11 +262,10 @@ def assemble_stream(endpoint, events):
     """Check a streamed answer and rebuild it.
 
     events are (t_ms, data) from parse_sse, t_ms measured from the moment the
-    request was sent. Returns the same shape as check_answer plus ttft_ms,
-    itl_ms (mean gap between content chunks) and chunks.
+    request was sent. Returns the same shape as check_answer, with ttft_ms and
+    itl_ms (mean gap between content chunks) filled in.
     """
     out = _empty_answer()
-    out.update({"ttft_ms": None, "itl_ms": None, "chunks": 0})
     errors = []
     done = False
     content_times = []
@@ -286,7 +285,6 @@ def assemble_stream(endpoint, events):
         if "error" in chunk:
             errors.append("stream carried an error: %s" % error_message(chunk))
             break
-        out["chunks"] += 1
         if chunk.get("object") != CHUNK_OBJECT[endpoint]:
             errors.append("stream chunk %d has object %r, expected %r" % (index, chunk.get("object"), CHUNK_OBJECT[endpoint]))
             break
@@ -318,6 +316,7 @@ def assemble_stream(endpoint, events):
         elif not content_times and out["finish_reason"] != "stop":
             errors.append("stream had no content chunk")
     out["error"] = "; ".join(errors) or None
+    out["kind"] = "stream" if errors else None
     return out
 
 
@@ -330,7 +329,9 @@ def _choice_piece(endpoint, choice):
 
 
 def _empty_answer():
-    return {"id": None, "model": None, "text": "", "finish_reason": None, "usage": None, "error": None}
+    """Parts of an answer; kind names the failure class for the hint table."""
+    return {"id": None, "model": None, "text": "", "finish_reason": None, "usage": None,
+            "ttft_ms": None, "itl_ms": None, "error": None, "kind": None}
 
 
 # --------------------------------------------------------- answer validation
@@ -368,10 +369,10 @@ def check_answer(endpoint, payload, max_tokens=None):
     """Check a non-streamed completions/chat answer; return its parts and error."""
     out = _empty_answer()
     if not isinstance(payload, dict):
-        out["error"] = "answer is not a JSON object"
+        out["error"], out["kind"] = "answer is not a JSON object", "schema"
         return out
     if "error" in payload and "choices" not in payload:
-        out["error"] = "server answered with an error: %s" % error_message(payload)
+        out["error"], out["kind"] = "server answered with an error: %s" % error_message(payload), "schema"
         return out
     errors = []
     if payload.get("object") != ANSWER_OBJECT[endpoint]:
@@ -406,11 +407,12 @@ def check_answer(endpoint, payload, max_tokens=None):
         errors.append("answer has no usage")
     else:
         out["usage"] = usage
-    if not errors:
-        usage_error = check_usage(out["usage"], max_tokens, out["finish_reason"])
-        if usage_error:
-            errors.append(usage_error)
-    out["error"] = "; ".join(errors) or None
+    if errors:
+        out["error"], out["kind"] = "; ".join(errors), "schema"
+        return out
+    usage_error = check_usage(out["usage"], max_tokens, out["finish_reason"])
+    if usage_error:
+        out["error"], out["kind"] = usage_error, "usage"
     return out
 
 
@@ -654,29 +656,26 @@ def evaluate(endpoint, record, max_tokens=None):
 def _evaluate_generation(endpoint, record, max_tokens):
     if record.get("stream") and not record.get("events") and record.get("body"):
         answer = _empty_answer()
-        answer.update({"kind": "stream", "ttft_ms": None, "itl_ms": None, "error": (
-            "asked for a stream but the answer is not text/event-stream (Content-Type %s): %s" % (
-                _header(record.get("headers"), "content-type"), excerpt(record["body"], 120)))})
+        answer["kind"] = "stream"
+        answer["error"] = "asked for a stream but the answer is not text/event-stream (Content-Type %s): %s" % (
+            _header(record.get("headers"), "content-type"), excerpt(record["body"], 120))
         return answer
     if record.get("stream"):
         answer = assemble_stream(endpoint, record.get("events") or [])
-        kind = "stream"
         if not answer["error"]:
             usage_error = check_usage(answer["usage"], max_tokens, answer["finish_reason"])
             if usage_error:
-                answer["error"], kind = usage_error, "usage"
-        answer["kind"] = kind
+                answer["error"], answer["kind"] = usage_error, "usage"
         return answer
     payload, error = parse_json(record.get("body") or "")
     if error:
         answer = _empty_answer()
-        answer.update({"error": error, "kind": "invalid_json", "ttft_ms": None, "itl_ms": None})
+        answer["error"], answer["kind"] = error, "invalid_json"
         return answer
     answer = check_answer(endpoint, payload, max_tokens)
-    answer["kind"] = "usage" if answer["error"] and answer["error"].startswith(("usage", "finish_reason is")) else "schema"
-    # With max_tokens 1 the whole answer is the first token: latency is TTFT.
-    answer["ttft_ms"] = record.get("latency_ms") if max_tokens == 1 and not answer["error"] else None
-    answer["itl_ms"] = None
+    if max_tokens == 1 and not answer["error"]:
+        # With max_tokens 1 the whole answer is the first token: latency is TTFT.
+        answer["ttft_ms"] = record.get("latency_ms")
     return answer
 
 

@@ -56,18 +56,16 @@ class Sender(object):
         deadline = started + self.timeout
         response = None
         try:
-            response = self.request.open(request["method"], url, data=data, headers=headers)
-            record["status"] = response.status
-            record["headers"] = dict(response.headers.items())
-            if record["stream"] and _is_event_stream(record["headers"]):
-                lines = _read_lines(response, started, deadline)
-                record["events"] = core.parse_sse(lines)
+            try:
+                response = self.request.open(request["method"], url, data=data, headers=headers)
+            except HTTPError as err:
+                response = err  # a 4xx/5xx/3xx is an answer too: read it like one
+            record["status"] = response.getcode()
+            record["headers"] = dict(response.headers.items()) if response.headers else {}
+            if record["stream"] and record["status"] == 200 and _is_event_stream(record["headers"]):
+                record["events"] = core.parse_sse(_read_lines(response, started, deadline))
             else:
                 record["body"] = _read_body(response, deadline)
-        except HTTPError as err:
-            record["status"] = err.code
-            record["headers"] = dict(err.headers.items()) if err.headers else {}
-            record["body"] = _read_body(err, deadline) if err.fp is not None else ""
         except _Deadline:
             record["error_kind"] = "timeout"
             record["error"] = "no complete answer within %gs" % self.timeout

@@ -180,3 +180,19 @@ def test_a_server_that_ignores_stream_is_named(tiny_server, reply, probe):
     server = serve(tiny_server, reply, {"/v1/models": (200, MODELS), "/v1/chat/completions": (200, json.dumps(chat))})
     check = probe(url=server.url, checks=["chat"], fail_on_error=False)["results"][0]
     assert check["error"].startswith("asked for a stream but the answer is not text/event-stream")
+
+
+def test_an_error_answer_whose_body_stalls_is_cut_off(tiny_server, probe):
+    def stall(handler):
+        handler.send_response(503)
+        handler.send_header("Content-Type", "text/plain")
+        handler.send_header("Content-Length", "100")
+        handler.end_headers()
+        handler.wfile.write(b"no healthy")
+        handler.wfile.flush()
+        time.sleep(5)
+    server = tiny_server(stall)
+    result, elapsed = timed(probe, url=server.url, checks=["models"], timeout=1, fail_on_error=False)
+    check = result["results"][0]
+    assert elapsed < 2.5, elapsed
+    assert (check["status"], check["error"]) == (503, "no answer within 1s")
