@@ -111,7 +111,8 @@ options:
   headers:
     description:
       - Extra request headers, for example C(x-prefiller-url) for a direct-to-decode prefill/decode test.
-      - Header values whose names look secret (authorization, token, key, cookie) are redacted in RV(target).
+      - Header values whose names look secret (authorization, token, key, cookie) are redacted in RV(target), but
+        O(headers) itself is not C(no_log); put tokens in O(bearer_token).
     type: dict
   bearer_token:
     description: Token sent as C(Authorization Bearer). Never logged or returned.
