@@ -81,8 +81,8 @@ class Controller(object):
         self._api = api_client
         self._core = kube_client.CoreV1Api(api_client)
         self._custom = kube_client.CustomObjectsApi(api_client)
+        del bin_dir  # part of the supervisor's interface; the data plane runs no lab tool
         self._log_dir = os.path.join(lab_dir, "logs")
-        self._bin_dir = bin_dir
         self._log = log or logging.getLogger(__name__)
         self._view = routing.build_view({})
         self._listeners = {}
@@ -114,10 +114,16 @@ class Controller(object):
                 existing[(kind,) + routing.obj_key(obj)] = obj
         self._apply_objects(routing.object_actions(wanted, existing))
         self._announce_epp_configs(view)
-        live = set("%s/%s" % routing.obj_key(p) for p in view["pods"])
+        live = set(routing.obj_key(p) for p in view["pods"])
         with self._sched_lock:
             for state in self._epp_states.values():
-                state.prefix.forget_missing(live)
+                state.prefix.forget_missing(set("%s/%s" % key for key in live))
+        self._announced = set(marker for marker in self._announced if marker[:2] in live)
+        with self._files_lock:
+            for path, (pod_key, handle) in list(self._files.items()):
+                if pod_key not in live:
+                    handle.close()
+                    del self._files[path]
 
     def close(self):
         self._stop.set()
@@ -134,7 +140,7 @@ class Controller(object):
                 if routing.is_managed(obj):
                     self._delete_object((kind,) + routing.obj_key(obj))
         with self._files_lock:
-            for handle in self._files.values():
+            for _pod_key, handle in self._files.values():
                 handle.close()
             self._files.clear()
 
@@ -280,10 +286,9 @@ class Controller(object):
     def _file(self, namespace, pod, container):
         path = routing.container_log_path(self._log_dir, namespace, pod, container)
         with self._files_lock:
-            handle = self._files.get(path)
-            if handle is None:
-                handle = self._files[path] = common.CriLogFile(path)
-            return handle
+            if path not in self._files:
+                self._files[path] = ((namespace, pod), common.CriLogFile(path))
+            return self._files[path][1]
 
     def _write_epp(self, namespace, pod, events):
         handle = self._file(namespace, pod, "epp")

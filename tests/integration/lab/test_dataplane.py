@@ -295,7 +295,8 @@ def test_requests_through_the_simulated_gateway(lab, api_client, namespace, gate
         wait_until(lambda: kwok_object(custom, "portforwards", namespace, name), 60,
                    "the model server's PortForward for %s" % name)
     forward = wait_until(lambda: kwok_object(custom, "portforwards", namespace, gateway_pods[0].metadata.name),
-                         60, "the data plane's PortForward for the gateway pod")
+                         60, "the data plane's PortForward for the gateway pod (is the gateway_dataplane controller "
+                         "loaded? see %s/logs/simulators.log)" % lab.dir)
     assert forward["spec"]["forwards"][0]["ports"] == [80]
     (epp_pod,) = wait_until(lambda: pods(core, namespace, "inferencepool=" + EPP), 60, "the EPP pod")
     wait_until(lambda: kwok_object(custom, "logs", namespace, epp_pod.metadata.name), 60, "the EPP pod's Logs object")
