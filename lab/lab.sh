@@ -77,6 +77,14 @@ lab_processes() {
 
 kube() { kubectl --kubeconfig "$kubeconfig" "$@"; }
 
+# Run a command (in a subshell) without the ports lock descriptor: the
+# components kwokctl starts would otherwise hold the lock for as long as they run.
+ports_lock=
+without_ports_lock() (
+  [[ -z "$ports_lock" ]] || eval "exec $ports_lock>&-"
+  exec "$@"
+)
+
 component_running() { pid_is_ours "$(pid_from "$cluster_dir/pids/$1.pid")"; }
 
 cluster_running() {
@@ -138,10 +146,10 @@ start_cluster() {
   say "starting cluster $cluster (kwokctl, binary runtime, 127.0.0.1 only)"
   # kwokctl picks free ports when it creates a cluster; one lab at a time does
   # that, so two labs coming up together cannot pick the same ports.
-  local lock=${TMPDIR:-/tmp}/llmd-lab-create.lock
-  exec 9>"$lock"
-  flock -w 300 9 || die "another lab has held $lock for 5 minutes; is a 'lab.sh up' stuck?"
-  if ! kwokctl --config "$here/kwok/kwokctl.yaml" create cluster \
+  local lock=${TMPDIR:-/tmp}/llmd-lab-ports.lock
+  exec {ports_lock}>"$lock"
+  flock -w 300 "$ports_lock" || die "another lab has held $lock for 5 minutes; is a 'lab.sh up' stuck?"
+  if ! without_ports_lock kwokctl --config "$here/kwok/kwokctl.yaml" create cluster \
       --name "$cluster" \
       --kubeconfig "$kubeconfig" \
       --enable-crds PortForward,ClusterPortForward,Logs,ClusterLogs \
@@ -149,7 +157,8 @@ start_cluster() {
     tail -n 5 "$lab_dir/logs/kwokctl.log" >&2
     die "kwokctl create cluster failed (log: $lab_dir/logs/kwokctl.log; component logs: $cluster_dir/logs/)"
   fi
-  exec 9>&-
+  exec {ports_lock}>&-
+  ports_lock=
   local c
   for c in "${components[@]}"; do
     component_running "$c" || die "$c is not running after kwokctl create (log: $cluster_dir/logs/$c.log)"
@@ -171,13 +180,12 @@ register_nodes() {
 start_supervisor() {
   say "starting the lab simulators (lab/simulators/run.py)"
   mkdir -p "$sim_pid_dir"
-  local started=0
-  [[ -f "$supervisor_log" ]] && started=$(wc -l <"$supervisor_log")
+  rm -f "$supervisor_pid_file"
+  # setsid: a Ctrl-C meant for `make lab-up` must not reach the supervisor. The
+  # supervisor writes its own pid file (setsid may fork, so $! is not its pid).
   setsid nohup "$python" "$here/simulators/run.py" --lab-dir "$lab_dir" --bin-dir "$tools" \
-    </dev/null >>"$supervisor_log" 2>&1 &
-  echo $! >"$supervisor_pid_file"
-  supervisor_started() { tail -n "+$((started + 1))" "$supervisor_log" | grep -q 'supervisor running'; }
-  if ! wait_for "the simulators supervisor" 30 supervisor_started || ! supervisor_running; then
+    --pid-file "$supervisor_pid_file" </dev/null >>"$supervisor_log" 2>&1 &
+  if ! wait_for "the simulators supervisor" 30 supervisor_running; then
     tail -n 20 "$supervisor_log" >&2
     die "the simulators supervisor did not start (log: $supervisor_log)"
   fi

@@ -19,6 +19,7 @@ and optionally a module-level `describe(lab_dir) -> (lines, healthy)` used by
     run.py --lab-dir DIR --status            print what the simulators run
 """
 import argparse
+import fcntl
 import importlib
 import logging
 import os
@@ -95,16 +96,36 @@ class ErrorThrottle:
             self.log.info("controller %s recovered", name)
 
 
-def run(lab_dir, bin_dir, interval):
+def hold_single_instance_lock(lab_dir):
+    """An exclusive lock held for the supervisor's lifetime, or None when
+    another supervisor of this lab holds it (two `lab.sh up` raced)."""
+    os.makedirs(os.path.join(lab_dir, "pids"), exist_ok=True)
+    handle = open(os.path.join(lab_dir, "pids", "simulators.lock"), "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
+def run(lab_dir, bin_dir, interval, pid_file=None):
     log = logging.getLogger("supervisor")
     from simulators import common
 
+    lock = hold_single_instance_lock(lab_dir)  # held until run() returns
+    if lock is None:
+        log.info("another supervisor already runs for %s; exiting", lab_dir)
+        return
     kubeconfig = os.path.join(lab_dir, "kubeconfig")
     controllers = load_controllers(common.api_client(kubeconfig), lab_dir, bin_dir, log)
 
     stopping = []
     signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
     signal.signal(signal.SIGINT, lambda signum, frame: stopping.append(signum))
+    if pid_file:
+        with open(pid_file, "w") as handle:
+            handle.write("%d\n" % os.getpid())
     log.info("supervisor running: pid %d, controllers %s, lab %s",
              os.getpid(), ", ".join(name for name, _ in controllers), lab_dir)
 
@@ -128,6 +149,8 @@ def run(lab_dir, bin_dir, interval):
             controller.close()
         except Exception:
             log.exception("controller %s failed to close", name)
+    if pid_file and os.path.exists(pid_file):
+        os.remove(pid_file)
     log.info("supervisor stopped")
 
 
@@ -153,6 +176,7 @@ def main():
     parser.add_argument("--lab-dir", required=True, help="the lab state directory ($LLMD_LAB_DIR)")
     parser.add_argument("--bin-dir", help="the lab tools (default: lab/build-tools.sh --print-bin)")
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between syncs")
+    parser.add_argument("--pid-file", help="write this process's pid here once running")
     parser.add_argument("--status", action="store_true", help="print what the simulators run, then exit")
     args = parser.parse_args()
     lab_dir = os.path.abspath(args.lab_dir)
@@ -164,7 +188,7 @@ def main():
         logging.getLogger("supervisor").error("no kubeconfig in %s: start the lab with lab/lab.sh up", lab_dir)
         return 2
     try:
-        run(lab_dir, args.bin_dir or default_bin_dir(), args.interval)
+        run(lab_dir, args.bin_dir or default_bin_dir(), args.interval, args.pid_file)
     except Exception:
         logging.getLogger("supervisor").exception("supervisor failed")
         return 1
