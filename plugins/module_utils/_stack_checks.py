@@ -19,6 +19,7 @@ from ansible_collections.llmd.stack.plugins.module_utils._stack_model import (
     POOL_GROUP_V1,
     POOL_GROUP_V1ALPHA2,
     SERVING_LABELS,
+    clean_params,
     condition_true,
     duration_is_zero,
     same_version,
@@ -104,9 +105,8 @@ class _Context(object):
     def __init__(self, model, params):
         self.model = model
         self.stack = model["stack"]
-        self.params = params if isinstance(params, dict) else {}
-        expected = self.params.get("expected")
-        self.expected = expected if isinstance(expected, dict) else {}
+        self.params = clean_params(params)
+        self.expected = self.params["expected"]
         self.namespace = model["namespace"]
         self.results = {}
 
@@ -216,7 +216,7 @@ def _pending_reason(pod):
 
 def check_control_plane(ctx):
     cid = "control_plane.ready"
-    namespaces = ctx.params.get("control_plane_namespaces") or []
+    namespaces = ctx.params["control_plane_namespaces"]
     if not ctx.read("control_plane_deployments"):
         return [_entry(cid, "skip", "Deployments in %s" % ", ".join(namespaces), "control-plane namespaces were not read")]
     deployments = ctx.model["control_plane"]
@@ -251,7 +251,7 @@ def check_crds(ctx):
     cid = "crds.installed"
     crds = ctx.model["crds"]
     groups = ctx.model["api"]["groups"]
-    wanted = ctx.expected.get("crd_versions") if isinstance(ctx.expected.get("crd_versions"), dict) else {}
+    wanted = ctx.expected.get("crd_versions", {})
     listed = ctx.read("crds")
     entries = []
 
@@ -1062,7 +1062,7 @@ def check_helm(ctx):
     if not ctx.read("helm_secrets"):
         return [_entry(cid, "skip", "Helm releases in %s" % ctx.namespace, "Helm release Secrets were not read")]
     releases = ctx.model["helm_releases"]
-    wanted_versions = ctx.expected.get("chart_versions") if isinstance(ctx.expected.get("chart_versions"), dict) else {}
+    wanted_versions = ctx.expected.get("chart_versions", {})
     explicit_rn = ctx.params.get("release_postfix")
     expected_names = ["%s-%s" % (prefix, explicit_rn) for prefix in ("infra", "gaie", "ms")] if explicit_rn else []
     for key in wanted_versions:

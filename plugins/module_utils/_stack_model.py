@@ -961,6 +961,35 @@ def _normalize_openshift_route(obj):
 
 # ---------------------------------------------------------------- link
 
+def clean_params(params):
+    """Module options as the core expects them: typed, with unset values dropped."""
+    params = _d(params)
+    expected = _d(params.get("expected"))
+
+    def count(value):
+        return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+    clean_expected = {
+        "decode_replicas": count(expected.get("decode_replicas")),
+        "prefill_replicas": count(expected.get("prefill_replicas")),
+        "pd_enabled": expected.get("pd_enabled") if isinstance(expected.get("pd_enabled"), bool) else None,
+        "chart_versions": dict((k, v) for k, v in _d(expected.get("chart_versions")).items() if isinstance(k, str) and isinstance(v, str) and v),
+        "crd_versions": dict((k, v) for k, v in _d(expected.get("crd_versions")).items() if k in ("gateway_api", "gaie") and isinstance(v, str) and v),
+        "model": _s(expected.get("model")) or None,
+        "provider": _s(expected.get("provider")) or None,
+        "pool_api_version": _s(expected.get("pool_api_version")) or None,
+    }
+    return {
+        "namespace": _s(params.get("namespace")),
+        "gateway_name": _s(params.get("gateway_name")) or None,
+        "httproute_name": _s(params.get("httproute_name")) or None,
+        "inferencepool_name": _s(params.get("inferencepool_name")) or None,
+        "release_postfix": _s(params.get("release_postfix")) or None,
+        "control_plane_namespaces": [ns for ns in _l(params.get("control_plane_namespaces")) if isinstance(ns, str) and ns],
+        "expected": dict((k, v) for k, v in clean_expected.items() if v not in (None, {})),
+    }
+
+
 def _by_name(items, name):
     for item in items:
         if item.get("name") == name:
@@ -1352,7 +1381,7 @@ def link(model, params, load_yaml=None):
 
     ``load_yaml`` (e.g. ``yaml.safe_load``) reads the EPP scheduling config.
     """
-    params = _d(params)
+    params = clean_params(params)
     notes = []
     rn, rn_source = _derive_release_postfix(model, params)
     gateway = _select_gateway(model, params, rn, notes)
