@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.join(REPO, ".collections"))
 
 from ansible_collections.llmd.stack.plugins.module_utils import _probe_core as core  # noqa: E402
 from ansible_collections.llmd.stack.plugins.module_utils import _probe_http as probe_http  # noqa: E402
+from ansible_collections.llmd.stack.plugins.module_utils import _portforward as pf  # noqa: E402
 
 MODEL = "bench-model"
 
@@ -121,6 +122,24 @@ def module_runs(port, count):
     return times
 
 
+def forwarded(target, kubeconfig, count):
+    """GET /v1/models latency through the in-process port-forward to NAMESPACE/POD:PORT."""
+    namespace, rest = target.split("/", 1)
+    pod, port = rest.rsplit(":", 1)
+    api = pf.core_api({"kubeconfig": kubeconfig})
+    plan = pf.resolve(api, namespace, pod=pod, port=port)
+    with pf.PortForwarder(api, plan["namespace"], plan["pod"], plan["remote_port"]) as forward:
+        sender = probe_http.Sender("http://127.0.0.1:%d" % forward.local_port, 30.0)
+        request = core.build_request("models")
+        times = []
+        for _ in range(count + 5):
+            record = sender.send(request)
+            if record["status"] != 200:
+                raise SystemExit("port-forwarded request failed: %s" % (record["error"] or record["status"]))
+            times.append(record["latency_ms"])
+    return times[5:]
+
+
 def stats(values):
     ordered = sorted(values)
     return {"p50": statistics.median(ordered), "p95": core.percentile(ordered, 95), "mean": statistics.mean(ordered)}
@@ -131,6 +150,9 @@ def main():
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--ttft-requests", type=int, default=40)
     parser.add_argument("--module-runs", type=int, default=5)
+    parser.add_argument("--pod-forward", metavar="NAMESPACE/POD:PORT",
+                        help="also time GET /v1/models through port_forward to this pod (needs --kubeconfig)")
+    parser.add_argument("--kubeconfig")
     args = parser.parse_args()
 
     process, port = start_sim([])
@@ -160,6 +182,19 @@ def main():
     print()
     print("whole module run through `ansible localhost -m` (checks=models), %d runs: p50 %.0f ms, max %.0f ms" % (
         len(runs), statistics.median(runs), max(runs)))
+    if args.pod_forward:
+        direct, through = [], forwarded(args.pod_forward, args.kubeconfig, 100)
+        process, port = start_sim([])
+        try:
+            sender = probe_http.Sender("http://127.0.0.1:%d" % port, 30.0)
+            direct = [sender.send(core.build_request("models"))["latency_ms"] for _ in range(100)]
+        finally:
+            process.kill()
+        print()
+        print("GET /v1/models, 100 each: direct to a local simulator p50 %.2f ms p95 %.2f ms; "
+              "through port_forward to %s p50 %.2f ms p95 %.2f ms" % (
+                  stats(direct)["p50"], stats(direct)["p95"], args.pod_forward, stats(through)["p50"],
+                  stats(through)["p95"]))
     print()
     print("| configured TTFT | probe p50 | probe p95 | probe mean error | bare client p50 | requests |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: |")
