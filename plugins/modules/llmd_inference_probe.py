@@ -78,7 +78,10 @@ options:
         type: raw
         required: true
       scheme:
-        description: Scheme the forwarded port serves.
+        description:
+          - Scheme the forwarded port serves.
+          - With V(https) the certificate is checked against C(127.0.0.1), the local end of the forward;
+            pass O(ca_path) for a certificate valid for it, or set O(validate_certs=false).
         type: str
         choices: [http, https]
         default: http
