@@ -94,6 +94,12 @@ cluster_running() {
 
 supervisor_running() { pid_is_ours "$(pid_from "$supervisor_pid_file")"; }
 
+# True when a simulator module changed after the supervisor started (it wrote
+# its pid file then): the running supervisor has old code loaded.
+supervisor_stale() {
+  [[ -n "$(find "$here/simulators" -name '*.py' -newer "$supervisor_pid_file" -print -quit)" ]]
+}
+
 # wait_for <what> <seconds> <command...>: poll once a second, say what it waits for.
 wait_for() {
   local what=$1 limit=$2 waited=0; shift 2
@@ -193,7 +199,7 @@ start_supervisor() {
 
 cmd_up() {
   local t0=$SECONDS
-  if [[ -f "$marker" ]] && cluster_running && supervisor_running; then
+  if [[ -f "$marker" ]] && cluster_running && supervisor_running && ! supervisor_stale; then
     say "already running in $lab_dir (cluster $cluster); nothing to do"
     say "use it with: source $lab_dir/env"
     return 0
@@ -205,6 +211,10 @@ cmd_up() {
   cluster_running || start_cluster
   register_nodes
   write_env
+  if supervisor_running && supervisor_stale; then
+    say "lab/simulators changed since the supervisor started: restarting it"
+    stop_pid "$(pid_from "$supervisor_pid_file")" "simulators supervisor"
+  fi
   supervisor_running || start_supervisor
   local api
   api=$(kube config view --minify -o jsonpath='{.clusters[0].cluster.server}')
@@ -290,6 +300,10 @@ cmd_status() {
   pid=$(pid_from "$supervisor_pid_file" || true)
   if supervisor_running; then
     printf '  %-24s running  pid %s (log %s)\n' "simulators supervisor" "$pid" "$supervisor_log"
+    if supervisor_stale; then
+      say "lab/simulators changed since the supervisor started (lab/lab.sh up restarts it)"
+      state=1
+    fi
   else
     printf '  %-24s STOPPED  (log %s)\n' "simulators supervisor" "$supervisor_log"
     state=1
