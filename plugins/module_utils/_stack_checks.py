@@ -418,9 +418,14 @@ def _gateway_condition_check(ctx, cid, ctype, upstream, fix):
     seen = _conditions_text(gateway["conditions"], ctype)
     if condition_true(gateway["conditions"], ctype):
         return [_entry(cid, "pass", resource, seen)]
-    if ctx.stack["gateway_class"] is None and ctx.model["api"]["reads"].get("gatewayclasses", {}).get("read"):
+    gateway_class = ctx.stack["gateway_class"]
+    if gateway_class is None and ctx.model["api"]["reads"].get("gatewayclasses", {}).get("read"):
         seen += "; GatewayClass %s does not exist" % (gateway["class_name"] or "<none>")
         fix = "install the gateway provider that owns GatewayClass %s, or fix spec.gatewayClassName" % gateway["class_name"]
+    elif gateway["conditions"].get(ctype, {}).get("status", "Unknown") == "Unknown" and gateway_class:
+        # Nobody has acted on the Gateway at all: its controller is the suspect.
+        fix = ("no controller has processed the Gateway: check that the controller of GatewayClass %s (%s) runs and "
+               "supports this Gateway, then its logs" % (gateway_class["name"], gateway_class["controller"] or "no controllerName"))
     return [ctx.fail_or_blocked(cid, resource, upstream, seen, fix)]
 
 
@@ -784,7 +789,8 @@ def check_pool_endpoints(ctx):
                                 "the selector %s matches no pod, and no model-server pod exists" % _labels_text(pool["selector"]))]
         hint = _label_hint(pool["selector"], servers)
         return [_entry(cid, "fail", resource,
-                       "the selector %s matches none of the %d model-server pods%s" % (_labels_text(pool["selector"]), len(servers), ": " + hint if hint else ""),
+                       "the selector %s matches none of the %d model-server pods%s"
+                       % (_labels_text(pool["selector"]), len(servers), ": " + hint if hint else ""),
                        "make the gaie-%s inferencePool.modelServers.matchLabels equal the ms-%s modelArtifacts.labels (pod labels: %s)"
                        % (_rn(ctx), _rn(ctx), _labels_text(servers[0]["labels"])))]
     ready = [p for p in matched if p["ready"]]
@@ -1000,9 +1006,10 @@ def check_crashloop(ctx):
                         text += ", last exit %s (%s)" % (container["last_exit_code"], container["last_reason"])
                     found.append((pod["name"], container["name"], text))
         if found:
-            pod, container, _ = found[0]
-            entries.append(_entry(cid, "fail", resource, "; ".join(t for _, _, t in found[:5]),
-                                  "kubectl -n %s logs %s -c %s --previous (model flags, GPU memory, HF token)" % (ctx.namespace, pod, container)))
+            first_pod, first_container = found[0][0], found[0][1]
+            entries.append(_entry(cid, "fail", resource, "; ".join(item[2] for item in found[:5]),
+                                  "kubectl -n %s logs %s -c %s --previous (model flags, GPU memory, HF token)"
+                                  % (ctx.namespace, first_pod, first_container)))
             continue
         restarts = sum(c["restart_count"] for p in server["pods"] for c in p["containers"])
         entries.append(_entry(cid, "pass", resource, "no container crash-looping (pods: %d, restarts: %d)" % (len(server["pods"]), restarts)))
@@ -1180,8 +1187,8 @@ def run_checks(model, params, selected=None):
         try:
             ctx.results[check_id] = function(ctx)
         except Exception as exc:  # a defect here must not hide every other check
-            ctx.results[check_id] = [_entry(check_id, "warn", "-", "internal error while checking: %s: %s" % (type(exc).__name__, exc),
-                                            "report this as a bug of llmd.stack with the facts output")]
+            detail = "internal error while checking: %s: %s" % (type(exc).__name__, exc)
+            ctx.results[check_id] = [_entry(check_id, "warn", "-", detail, "report this as a bug of llmd.stack with the facts output")]
     wanted = list(CHECK_IDS) if selected is None else selected
     checks = []
     for check_id in CHECK_IDS:

@@ -99,7 +99,7 @@ def describe_error(exc, host, verb, key=None, namespace=None, path=None):
     """One line for a failed request: denied verb/resource/namespace, or why the API is unreachable."""
     status = _status(exc)
     if key in KINDS:
-        group, plural, _, _ = KINDS[key]
+        group, plural = KINDS[key][0], KINDS[key][1]
         resource = "%s.%s" % (plural, group) if group else plural
     else:
         resource = path or "the API"

@@ -727,7 +727,7 @@ def helm_releases(secrets):
         revision = _int(labels.get("version")) or 0
         if key not in latest or revision > latest[key][0]:
             latest[key] = (revision, secret)
-    releases = [decode_helm_release(secret) for _, secret in latest.values()]
+    releases = [decode_helm_release(entry[1]) for entry in latest.values()]
     return sorted(releases, key=lambda r: (r["namespace"], r["name"]))
 
 
@@ -828,8 +828,10 @@ def normalize(raw):
     pools = [normalize_pool(o, POOL_GROUP_V1) for o in _items(raw, "inferencepools_v1")]
     pools += [normalize_pool(o, POOL_GROUP_V1ALPHA2) for o in _items(raw, "inferencepools_v1alpha2")]
 
-    clusterversions = _items(raw, "clusterversions")
-    openshift = _listed(raw, "clusterversions")["served"]
+    # OpenShift has a ClusterVersion "version"; a served CRD alone (the lab's
+    # fixture CRDs) does not make a cluster OpenShift.
+    clusterversions = [cv for cv in _items(raw, "clusterversions") if _name(cv) == "version"]
+    openshift = bool(clusterversions)
     ocp_version = None
     for cv in clusterversions:
         status = _d(_d(cv).get("status"))
