@@ -34,8 +34,9 @@ import re
 DEFAULT_NOISE_PATTERNS = [
     # vLLM access log of every Prometheus scrape
     r'"GET /metrics HTTP/1\.1" 200',
-    # llm-d-inference-sim HTTP log of every Prometheus scrape
+    # llm-d-inference-sim HTTP log (--log-http) of every Prometheus scrape and its answer
     r'requestURI="/metrics"',
+    r'(?s)"HTTP response" statusCode=200 .*Content-Type: text/plain; version=0\.0\.4',
     # vLLM engine statistics while idle
     r"Avg prompt throughput: 0\.0 tokens/s, Avg generation throughput: 0\.0 tokens/s",
     # routing-proxy while vLLM is still starting
@@ -77,8 +78,9 @@ def split_records(text):
     for line in (text or "").splitlines():
         if block is not None:
             block.append(line)
-            if line.startswith(" >"):
+            if line.startswith(" >") and not line.rstrip().endswith("=<"):
                 # klog closes the block with " >", possibly followed by more fields
+                # (" > body=<" closes one block and opens the next)
                 records.append("\n".join(block))
                 block = None
             continue
@@ -1222,7 +1224,7 @@ def summarize(all_traces, evidence, anomalies, lines_kept, lines_dropped):
             "enabled": sum(1 for trace in traces if trace["pd"] == "enabled"),
             "disabled": sum(1 for trace in traces if trace["pd"] == "disabled"),
             "unknown": sum(1 for trace in traces if trace["pd"] == "unknown"),
-            "exchanges": len(evidence),
+            "exchanges": sum(1 for entry in evidence if entry["prefill_sent"]),
             "ran": sum(1 for entry in evidence if entry["pd_ran"]),
         },
         "formats": formats,

@@ -67,6 +67,26 @@ def test_multi_line_record_counts_every_line_it_drops(default_noise):
     assert per_pattern == {'requestURI="/metrics"': 3}
 
 
+def test_simulator_metrics_answer_is_noise_but_a_completion_answer_is_not(default_noise):
+    text = ('I1122 11:51:49.063982   13441 http.go:989] "HTTP response" statusCode=200 headers=<\n'
+            "\tContent-Type: text/plain; version=0.0.4; charset=utf-8; escaping=underscores\n"
+            "\tServer: fasthttp\n"
+            " > body=<\n"
+            "\t# HELP vllm:kv_cache_usage_perc Fraction of KV-cache blocks in use.\n"
+            '\tvllm:kv_cache_usage_perc{model_name="fake-model"} 0\n'
+            " >\n"
+            'I1122 11:51:50.008634   13441 http.go:989] "HTTP response" statusCode=200 headers=<\n'
+            "\tContent-Type: application/json\n"
+            ' > body="{\\"object\\":\\"text_completion\\"}"\n')
+    records = la.split_records(text)
+    assert len(records) == 2
+    kept, dropped, _ = la.filter_noise(records, default_noise)
+    assert dropped == 7
+    assert kept == [records[1]]
+    msg, fields = la.parse_klog_fields(records[0].split("] ", 1)[1])
+    assert msg == "HTTP response" and fields["body"].startswith("# HELP vllm:kv_cache_usage_perc")
+
+
 def test_user_patterns_extend_the_list():
     compiled, errors = la.compile_noise_patterns(la.DEFAULT_NOISE_PATTERNS + [r"GET /health"])
     assert errors == []

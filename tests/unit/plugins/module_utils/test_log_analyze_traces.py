@@ -347,6 +347,7 @@ def test_pd_scheduled_without_sidecar_logs_is_flagged():
     assert entry["pd_ran"] is False
     assert entry["missing"] == ["prefill_sent", "prefill_response", "decode_sent", "kv_transfer_done"]
     assert kinds(result) == [("pd_no_kv_transfer", "r1")]
+    assert result["summary"]["pd"] == {"enabled": 1, "disabled": 0, "unknown": 0, "exchanges": 0, "ran": 0}
 
 
 def test_request_picked_but_never_answered_is_not_served():
