@@ -211,7 +211,7 @@ def _read_bracketed(text, pos):
     while end < len(text):
         char = text[end]
         if char == '"':
-            _, end = _read_quoted(text, end)
+            end = _read_quoted(text, end)[1]
             continue
         if char in closing:
             stack.append(closing[char])
@@ -624,8 +624,8 @@ def _apply_epp_record(trace, parsed):
         trace["model"] = _model_of(fields)
     caller = str(fields.get("caller", ""))
     if trace["format"] is None or trace["format"] == "old":
-        if fields.get("x-request-id") or lowered.startswith(("running scorer", "running scheduler profile", "calculated score",
-                                                           "completed running")) or "requestcontrol/" in caller:
+        plugin_messages = ("running scorer", "running scheduler profile", "calculated score", "completed running")
+        if fields.get("x-request-id") or lowered.startswith(plugin_messages) or "requestcontrol/" in caller:
             trace["format"] = "plugin"
         elif trace["format"] is None and ("scheduling/scheduler.go" in caller or "handlers/request.go" in caller):
             trace["format"] = "old"
@@ -1389,7 +1389,8 @@ def render_summary(result, title="llm-d diagnostics"):
 
     lines += ["## P/D evidence", ""]
     if result["pd_evidence"]:
-        lines.append("| request | decode | prefill | to prefiller | prefiller answer (blocks) | to decoder | NIXL handshake | KV done decode | KV done prefill | P/D ran |")
+        lines.append("| request | decode | prefill | to prefiller | prefiller answer (blocks) | to decoder "
+                     "| NIXL handshake | KV done decode | KV done prefill | P/D ran |")
         lines.append("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for entry in result["pd_evidence"]:
             answer = entry["prefill_response"] or {}
@@ -1407,8 +1408,8 @@ def render_summary(result, title="llm-d diagnostics"):
     lines.append("| pod | container | role | lines kept | lines dropped |")
     lines.append("| --- | --- | --- | --- | --- |")
     for item in result["files"]:
-        lines.append("| %s | %s | %s | %d | %d |" % (item["pod"], item["container"], item["role"],
-                                                   item["lines_kept"], item["lines_dropped"]))
+        lines.append("| %s | %s | %s | %d | %d |" % (
+            item["pod"], item["container"], item["role"], item["lines_kept"], item["lines_dropped"]))
     if result["dropped_per_pattern"]:
         lines += ["", "Noise dropped per pattern:", ""]
         for pattern, count in sorted(result["dropped_per_pattern"].items(), key=lambda item: (-item[1], item[0])):
