@@ -35,6 +35,8 @@ import time
 
 import yaml
 
+from simulators import common
+
 CONTROLLER_NAME = "istio.io/gateway-controller"
 GATEWAY_GROUP = "gateway.networking.k8s.io"
 POOL_GROUP_V1 = "inference.networking.k8s.io"
@@ -61,7 +63,8 @@ ROUTE_KINDS_BY_PROTOCOL = {
     "TCP": ("TCPRoute",),
 }
 POOL_ACCEPTED_MESSAGE = "Referenced by an HTTPRoute accepted by the parentRef Gateway"
-PLACEHOLDER_PARENT = {"kind": "Status", "name": "default"}
+# The API server defaults the group of this placeholder like any parentRef.
+PLACEHOLDER_PARENT = {"group": GATEWAY_GROUP, "kind": "Status", "name": "default"}
 EPOCH = "1970-01-01T00:00:00Z"
 
 
@@ -707,6 +710,25 @@ NAMESPACE = ("v1", "Namespace")
 DEPLOYMENT = ("apps/v1", "Deployment")
 # A kind that is not served is looked up again at most this often (discovery is not free).
 REDISCOVER_SECONDS = 10.0
+# describe() calls the simulator stale when its last sync is older than this.
+STALE_SECONDS = 30.0
+
+
+def heartbeat_path(lab_dir):
+    return os.path.join(lab_dir, "simulators", "gateway_status.json")
+
+
+def describe(lab_dir):
+    """Lines for `lab.sh status` from the heartbeat the running controller writes."""
+    beat = common.read_json(heartbeat_path(lab_dir), None)
+    if not beat:
+        return ["  gateway status simulator: not running"], False
+    age = time.time() - beat.get("synced_at", 0)
+    alive = common.pid_alive(beat.get("pid") or 0) and age < STALE_SECONDS
+    line = "  gateway status simulator: %s (pid %s, last sync %.0fs ago, %s Istio gateway(s), serves %s)" % (
+        "running" if alive else "STALE", beat.get("pid"), age, beat.get("gateways"),
+        ", ".join(beat.get("served_pool_groups") or []))
+    return [line], alive
 
 
 class Controller:
@@ -718,19 +740,23 @@ class Controller:
         self.log = log
         # Discovery cache private to this lab, fresh per start: a cache left by an
         # earlier lab on the same address would name CRDs that no longer exist.
-        self._cache_file = os.path.join(lab_dir, "gateway-status-discovery.json")
-        self._remove_cache()
+        self._cache_file = os.path.join(lab_dir, "simulators", "gateway_status-discovery.json")
+        self._heartbeat = heartbeat_path(lab_dir)
+        os.makedirs(os.path.dirname(self._cache_file), exist_ok=True)
+        self._remove(self._cache_file)
         self.client = dynamic.DynamicClient(api_client, cache_file=self._cache_file)
         self._resources = {}
         self._missing_until = {}
         self._managed_accounts = set()
 
     def close(self):
-        self._remove_cache()
+        self._remove(self._cache_file)
+        self._remove(self._heartbeat)
 
-    def _remove_cache(self):
+    @staticmethod
+    def _remove(path):
         try:
-            os.remove(self._cache_file)
+            os.remove(path)
         except FileNotFoundError:
             pass
 
@@ -796,6 +822,7 @@ class Controller:
 
     def sync(self):
         if self._resource(GATEWAY) is None:
+            self._beat(None)
             return  # Gateway API CRDs not installed yet
         world = self._read_world()
         self._managed_accounts = {_key(a) for a in self._list(SERVICE_ACCOUNT, label_selector=MANAGED_SELECTOR)}
@@ -814,6 +841,15 @@ class Controller:
             desired = desired_pool_status(pool, world, now)
             if desired is not None:
                 self._write_status(POOL_V1 if pool_group(pool) == POOL_GROUP_V1 else POOL_V1ALPHA2, pool, desired)
+        self._beat(world)
+
+    def _beat(self, world):
+        """Record a finished sync for describe() and for tests that need to know the simulator runs."""
+        common.write_json_atomic(self._heartbeat, {
+            "pid": os.getpid(), "synced_at": time.time(),
+            "gateways": sum(1 for g in (world or {}).get("gateways", {}).values() if is_managed_gateway(g, world)),
+            "served_pool_groups": list((world or {}).get("served_groups") or ()),
+        })
 
     def _sync_gateway(self, gateway, world, now):
         problem = parameters_problem(gateway, world)

@@ -95,7 +95,7 @@ def pool_v1alpha2(name=POOL, namespace=NS, epp=EPP):
 
 
 def placeholder():
-    return {"parentRef": {"kind": "Status", "name": "default"},
+    return {"parentRef": {"group": gs.GATEWAY_GROUP, "kind": "Status", "name": "default"},
             "conditions": [{"type": "Accepted", "status": "Unknown", "reason": "Pending",
                             "message": "Waiting for controller", "lastTransitionTime": gs.EPOCH}]}
 
@@ -709,3 +709,24 @@ def test_summarize_names_each_condition():
     w = world(deployments=[deployment(ready=0)])
     text = gs.summarize(gateway_status(w))
     assert "Accepted=True" in text and "Programmed=False(Pending)" in text and "default.attachedRoutes=1" in text
+
+
+def test_describe_reports_the_heartbeat(tmp_path):
+    import json
+    import time
+
+    lab_dir = str(tmp_path)
+    assert gs.describe(lab_dir) == (["  gateway status simulator: not running"], False)
+    os.makedirs(os.path.dirname(gs.heartbeat_path(lab_dir)))
+
+    def beat(age):
+        with open(gs.heartbeat_path(lab_dir), "w") as handle:
+            json.dump({"pid": os.getpid(), "synced_at": time.time() - age, "gateways": 1,
+                       "served_pool_groups": [gs.POOL_GROUP_V1]}, handle)
+
+    beat(1)
+    (line,), healthy = gs.describe(lab_dir)
+    assert healthy and "running" in line and "1 Istio gateway(s)" in line and gs.POOL_GROUP_V1 in line
+    beat(gs.STALE_SECONDS + 5)
+    (line,), healthy = gs.describe(lab_dir)
+    assert not healthy and "STALE" in line
