@@ -38,8 +38,8 @@ class Lab:
         result = subprocess.run(["kubectl"] + list(args), env=self.env, capture_output=True,
                                 text=True, timeout=timeout)
         if check and result.returncode != 0:
-            raise AssertionError("kubectl %s failed (%d): %s" % (" ".join(args), result.returncode,
-                                                                  result.stderr.strip()))
+            raise AssertionError("kubectl %s failed (%d): %s"
+                                 % (" ".join(args), result.returncode, result.stderr.strip()))
         return result
 
 
