@@ -225,7 +225,7 @@ def kwok_object(custom, plural, namespace, name):
         raise
 
 
-def run_playbook(lab, extra_vars, check=False):
+def run_playbook(lab, extra_vars, check=False, expect_rc=0):
     command = [ANSIBLE_PLAYBOOK, PLAYBOOK]
     for key, value in extra_vars.items():
         command += ["-e", "%s=%s" % (key, value)]
@@ -234,8 +234,8 @@ def run_playbook(lab, extra_vars, check=False):
     env = dict(lab.env, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
     env.pop("KUBECONFIG", None)  # the role gets the kubeconfig as a variable
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, "ansible-playbook failed (%d):\n%s\n%s" % (
-        result.returncode, result.stdout[-6000:], result.stderr[-3000:])
+    assert result.returncode == expect_rc, "ansible-playbook exited %d, not %d:\n%s\n%s" % (
+        result.returncode, expect_rc, result.stdout[-6000:], result.stderr[-3000:])
     return result.stdout
 
 
@@ -356,3 +356,15 @@ def test_diagnose_playbook_traces_requests_sent_through_the_gateway(lab, api_cli
     assert "(check mode: nothing written)" in stdout
     assert "requests traced: %d" % report["summary"]["requests"] in stdout
     assert not (output / "itest-check").exists()
+
+
+def test_diagnose_playbook_fails_early_with_one_line(lab, namespace, crds, tmp_path):
+    common = {"diagnostics_namespace": namespace, "diagnostics_kubeconfig": lab.kubeconfig,
+              "diagnostics_output_dir": str(tmp_path)}
+    stdout = run_playbook(lab, dict(common, diagnostics_pool_name="no-such-pool"), expect_rc=2)
+    assert ("diagnostics_pool_name: no InferencePool no-such-pool (v1 or v1alpha2) in namespace %s; name an existing pool"
+            % namespace) in stdout
+    stdout = run_playbook(lab, common, expect_rc=2)
+    assert "diagnostics_namespace: no running epp/routing-proxy/vllm container found in namespace %s" % namespace in stdout
+    assert "Traceback" not in stdout
+    assert os.listdir(str(tmp_path)) == []
