@@ -395,9 +395,19 @@ class Controller:
             raise RuntimeError("could not start a simulator for: " + "; ".join(failures))
 
     def close(self):
-        for key in sorted(self.sims):
-            self._stop(self.sims.pop(key), delete_objects=True, quick=True)
+        # Processes first: the objects matter less, and the cluster may be
+        # going away too.
+        stopped = [self.sims.pop(key) for key in sorted(self.sims)]
+        for sim in stopped:
+            self._stop(sim, delete_objects=False, quick=True)
         self._write_state()
+        for sim in stopped:
+            namespace, name = sim.key.split("/", 1)
+            for plural in ("portforwards", "logs"):
+                try:
+                    self._delete(plural, namespace, name, timeout=2)
+                except Exception as exc:  # the cluster may be gone already
+                    self.log.info("could not delete %s %s on shutdown: %s", plural, sim.key, exc)
 
     # -- kubernetes ------------------------------------------------------------
 
@@ -522,16 +532,10 @@ class Controller:
         if os.path.exists(pid_file):
             os.remove(pid_file)
         self.log.info("stopped llm-d-inference-sim for pod %s", sim.key)
-        if not delete_objects:
-            return
-        namespace, name = sim.key.split("/", 1)
-        for plural in ("portforwards", "logs"):
-            try:
-                self._delete(plural, namespace, name, timeout=2 if quick else 10)
-            except Exception as exc:  # the cluster may already be gone on shutdown
-                if not quick:
-                    raise
-                self.log.info("could not delete %s %s on shutdown: %s", plural, sim.key, exc)
+        if delete_objects:
+            namespace, name = sim.key.split("/", 1)
+            for plural in ("portforwards", "logs"):
+                self._delete(plural, namespace, name)
 
     def _write_state(self):
         state = {"pods": {
