@@ -1410,6 +1410,10 @@ def render_summary(result, title="llm-d diagnostics"):
     for item in result["files"]:
         lines.append("| %s | %s | %s | %d | %d |" % (
             item["pod"], item["container"], item["role"], item["lines_kept"], item["lines_dropped"]))
+    not_started = ["%s/%s" % (pod, container) for pod, info in sorted(result["pods"].items())
+                   for container in info.get("not_started") or []]
+    if not_started:
+        lines += ["", "Containers not started (no log to read): %s" % ", ".join(not_started)]
     if result["dropped_per_pattern"]:
         lines += ["", "Noise dropped per pattern:", ""]
         for pattern, count in sorted(result["dropped_per_pattern"].items(), key=lambda item: (-item[1], item[0])):

@@ -45,7 +45,8 @@ options:
       - The IP address maps the C(ip:port) endpoints newer EPPs log, and the prefiller URL of the
         sidecar, to pod names.
       - When omitted, C(<src>/pods.json) (a list of the same dictionaries) is read if it exists;
-        otherwise the role is guessed from the pod name.
+        otherwise the role is guessed from the pod name. In C(pods.json) an entry may also list
+        C(not_started) containers, which the report names.
     type: list
     elements: dict
     suboptions:
@@ -304,6 +305,9 @@ def _pods_from(module, src):
         if not name or role not in POD_ROLES:
             module.fail_json(msg="%s: every entry needs a name and a role among %s, got %r" % (origin, ", ".join(POD_ROLES), pod))
         result[name] = {"role": role, "ip": pod.get("ip")}
+        if isinstance(pod.get("not_started"), list):
+            # written by the diagnostics role: containers that had no log to fetch
+            result[name]["not_started"] = [str(container) for container in pod["not_started"]]
     return result
 
 

@@ -97,6 +97,14 @@ def test_dest_and_explicit_pods_and_extra_patterns(run_dir, tmp_path, capsys):
     assert not (run_dir / "traces.json").exists()
 
 
+def test_containers_not_started_are_named_in_the_report(run_dir, capsys):
+    pods = json.loads((run_dir / "pods.json").read_text())
+    pods[2]["not_started"] = ["routing-proxy"]
+    (run_dir / "pods.json").write_text(json.dumps(pods))
+    run({"src": str(run_dir)}, capsys)
+    assert "Containers not started (no log to read): %s/routing-proxy" % pods[2]["name"] in (run_dir / "summary.md").read_text()
+
+
 def test_empty_noise_list_keeps_every_line(run_dir, capsys):
     result = run({"src": str(run_dir), "noise_patterns": []}, capsys)
     assert result["lines_dropped"] == 0
