@@ -44,10 +44,9 @@ HELM_TIMEOUT = 240
 # ----------------------------------------------------------------------- helpers
 
 def run(lab, *args, timeout=HELM_TIMEOUT, check=True):
-    result = subprocess.run(list(args), env=lab.env, capture_output=True, text=True, timeout=timeout)
+    result = subprocess.run(list(args), env=lab.env, capture_output=True, text=True, timeout=timeout, check=False)
     if check and result.returncode != 0:
-        raise AssertionError("%s failed (%d):\n%s%s" % (" ".join(args), result.returncode, result.stdout,
-                                                         result.stderr))
+        raise AssertionError("%s failed (%d):\n%s%s" % (" ".join(args), result.returncode, result.stdout, result.stderr))
     return result
 
 
@@ -94,8 +93,7 @@ def pool_parent(pool, gateway_name, field="parents"):
 
 
 def heartbeat_is_fresh(lab_dir):
-    _, alive = gateway_status.describe(lab_dir)
-    return alive
+    return gateway_status.describe(lab_dir)[1]
 
 
 class InProcessSimulator:
@@ -199,7 +197,7 @@ def test_crd_schemas_default_and_validate(lab, crds, namespace, dynamic_client):
     # Defaults as upstream: the placeholder parent and the Service kind of the picker.
     assert pool["status"]["parents"][0]["parentRef"] == {"group": GW_GROUP, "kind": "Status", "name": "default"}
     assert pool["spec"]["endpointPickerRef"]["kind"] == "Service"
-    invalid = subprocess.run(["kubectl", "-n", namespace, "create", "-f", "-"], env=lab.env, text=True,
+    invalid = subprocess.run(["kubectl", "-n", namespace, "create", "-f", "-"], env=lab.env, text=True, check=False,
                              capture_output=True, timeout=30, input=json.dumps({
                                  "apiVersion": POOL_V1 + "/v1", "kind": "InferencePool",
                                  "metadata": {"name": "no-port"},
@@ -212,6 +210,45 @@ def test_crd_schemas_default_and_validate(lab, crds, namespace, dynamic_client):
                                        {"group": POOL_V1, "kind": "InferencePool", "name": "p"}]}]}}).to_dict()
     assert route["spec"]["parentRefs"][0] == {"group": GW_GROUP, "kind": "Gateway", "name": "g"}
     assert route["spec"]["rules"][0]["matches"] == [{"path": {"type": "PathPrefix", "value": "/"}}]
+
+
+# ------------------------------------------------------------------- charts offline
+
+REQUIRED_VALUES = {"inferencepool": ("--set-string", "inferencePool.modelServers.matchLabels.app=sim")}
+
+
+@pytest.mark.parametrize("chart, version", [("llm-d-infra", "v1.4.0"), ("inferencepool", "v1.4.0"),
+                                            ("llm-d-modelservice", "v0.4.9"), ("istio-base", "1.29.1"),
+                                            ("istiod", "1.29.1")])
+def test_fixture_chart_lints_at_the_pinned_version(lab, chart, version):
+    lint = run(lab, "helm", "lint", os.path.join(CHARTS, chart), *REQUIRED_VALUES.get(chart, ()))
+    assert "1 chart(s) linted, 0 chart(s) failed" in lint.stdout
+    shown = run(lab, "helm", "show", "chart", os.path.join(CHARTS, chart)).stdout
+    assert "\nversion: %s\n" % version in "\n" + shown
+
+
+@pytest.mark.parametrize("chart, values, message", [
+    ("inferencepool", (), "inferencePool.modelServers.matchLabels is required"),
+    ("inferencepool", ("--set", "inferencePool.apiVersion=example.com/v1") + REQUIRED_VALUES["inferencepool"],
+     'inferencePool.apiVersion "example.com/v1" is not supported'),
+    ("inferencepool", ("--set", "provider.name=gke") + REQUIRED_VALUES["inferencepool"],
+     'provider.name "gke" is not supported by this fixture'),
+    ("llm-d-infra", ("--set", "gateway.gatewayParameters.accessLogging=true"),
+     "/gateway/gatewayParameters': additional properties 'accessLogging' not allowed"),
+    ("llm-d-infra", ("--set", "gateway.provider=gke-l7-regional-external-managed"), "/gateway/provider"),
+    ("llm-d-modelservice", ("--set", "multinode=true"), "multinode: true (LeaderWorkerSet) is not supported"),
+    ("llm-d-modelservice", ("--set", "modelArtifacts.uri=oci://quay.io/m"), 'modelArtifacts.uri "oci://quay.io/m"'),
+])
+def test_fixture_charts_reject_bad_values_naming_the_value(lab, chart, values, message):
+    result = run(lab, "helm", "template", "x", os.path.join(CHARTS, chart), *values, check=False)
+    assert result.returncode != 0 and message in result.stderr, result.stderr
+
+
+def test_istiod_creates_the_istio_class_only_when_gateway_api_is_served(lab):
+    chart = os.path.join(CHARTS, "istiod")
+    with_api = run(lab, "helm", "template", "istiod", chart, "--api-versions", GW_GROUP + "/v1/GatewayClass").stdout
+    assert "kind: GatewayClass" in with_api and "controllerName: istio.io/gateway-controller" in with_api
+    assert "kind: GatewayClass" not in run(lab, "helm", "template", "istiod", chart).stdout
 
 
 # ------------------------------------------------ the llm-d charts and the simulator
@@ -262,8 +299,7 @@ def test_llm_d_charts_install_with_upstream_names_and_the_simulator_programs_the
     assert "--pool-group" not in args
     assert args[args.index("--config-file") + 1] == "/config/default-plugins.yaml"
     service = get(dynamic_client, "v1", "Service", "gaie-fx-epp", ns)
-    assert [(p["name"], p["port"]) for p in service["spec"]["ports"]] == [("grpc-ext-proc", 9002),
-                                                                         ("http-metrics", 9090)]
+    assert [(p["name"], p["port"]) for p in service["spec"]["ports"]] == [("grpc-ext-proc", 9002), ("http-metrics", 9090)]
     assert get(dynamic_client, "v1", "ServiceAccount", "gaie-fx-epp", ns)
     assert "EndpointPickerConfig" in get(dynamic_client, "v1", "ConfigMap", "gaie-fx-epp", ns)["data"][
         "default-plugins.yaml"]
@@ -292,9 +328,9 @@ def test_llm_d_charts_install_with_upstream_names_and_the_simulator_programs_the
         assert {e["name"] for e in vllm["env"]} >= {"POD_NAME", "POD_NAMESPACE"}
     assert "initContainers" not in prefill["spec"]["template"]["spec"]
     pods = dynamic_client.resources.get(api_version="v1", kind="Pod").get(namespace=ns).to_dict()["items"]
-    assert sorted(p["metadata"]["labels"].get("llm-d.ai/role", p["metadata"]["labels"].get("inferencepool"))
-                  for p in pods if not p["metadata"]["name"].startswith(gw_name)) == ["decode", "gaie-fx-epp",
-                                                                                     "prefill"]
+    roles = sorted(p["metadata"]["labels"].get("llm-d.ai/role", p["metadata"]["labels"].get("inferencepool"))
+                   for p in pods if not p["metadata"]["name"].startswith(gw_name))
+    assert roles == ["decode", "gaie-fx-epp", "prefill"]
 
     # The HTTPRoute, as the guides apply it out of band.
     routes = dynamic_client.resources.get(api_version=GW_GROUP + "/v1", kind="HTTPRoute")
@@ -320,8 +356,7 @@ def test_llm_d_charts_install_with_upstream_names_and_the_simulator_programs_the
     gateway_service = get(dynamic_client, "v1", "Service", gw_name + "-istio", ns)
     assert gw["status"]["addresses"] == [{"type": "IPAddress", "value": gateway_service["spec"]["clusterIP"]}]
     assert gateway_service["spec"]["type"] == "ClusterIP"
-    assert [(p["name"], p["port"]) for p in gateway_service["spec"]["ports"]] == [("status-port", 15021),
-                                                                                 ("default", 80)]
+    assert [(p["name"], p["port"]) for p in gateway_service["spec"]["ports"]] == [("status-port", 15021), ("default", 80)]
     assert gateway_service["metadata"]["ownerReferences"][0]["uid"] == gw["metadata"]["uid"]
     gateway_deployment = get(dynamic_client, "apps/v1", "Deployment", gw_name + "-istio", ns)
     assert gateway_deployment["status"]["readyReplicas"] == 1
@@ -384,8 +419,7 @@ def test_llm_d_charts_install_with_upstream_names_and_the_simulator_programs_the
     patch_backend(routes, ns, {"group": POOL_V1, "kind": "InferencePool", "name": "gaie-fx", "port": 8000})
     wait_until(route_state(("True", "Accepted"), ("True", "ResolvedRefs")), STATUS_TIMEOUT,
                "HTTPRoute resolved again")
-    dynamic_client.resources.get(api_version=POOL_V1 + "/v1", kind="InferencePool").delete(name="gaie-fx",
-                                                                                          namespace=ns)
+    dynamic_client.resources.get(api_version=POOL_V1 + "/v1", kind="InferencePool").delete(name="gaie-fx", namespace=ns)
     wait_until(route_state(("True", "Accepted"), ("False", "BackendNotFound")), STATUS_TIMEOUT,
                "HTTPRoute ResolvedRefs=False/BackendNotFound after the pool is deleted")
     gw = get(dynamic_client, GW_GROUP + "/v1", "Gateway", gw_name, ns)
@@ -457,8 +491,8 @@ def istio_scenario(lab, dyn, wait_until):
     helm_install(lab, "istiod", "istiod", "istio-system", "--set-string",
                  "pilot.env.ENABLE_GATEWAY_API_INFERENCE_EXTENSION=true", "--set-string",
                  "meshConfig.defaultConfig.proxyMetadata.ENABLE_GATEWAY_API_INFERENCE_EXTENSION=true")
-    listed = {r["name"]: r["chart"] for r in json.loads(run(lab, "helm", "list", "-n", "istio-system", "-o",
-                                                             "json").stdout)}
+    helm_list = run(lab, "helm", "list", "-n", "istio-system", "-o", "json").stdout
+    listed = {r["name"]: r["chart"] for r in json.loads(helm_list)}
     assert listed == {"istio-base": "base-1.29.1", "istiod": "istiod-1.29.1"}
     istiod = get(dyn, "apps/v1", "Deployment", "istiod", "istio-system")
     assert istiod["status"]["readyReplicas"] == 1
