@@ -1,0 +1,48 @@
+"""Run the collection's playbooks against the lab, as a user would."""
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+RECAP = re.compile(r"^localhost\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+class PlaybookRun:
+    def __init__(self, completed):
+        self.rc = completed.returncode
+        self.output = completed.stdout + completed.stderr
+        match = RECAP.search(self.output)
+        self.ok, self.changed, self.unreachable, self.failed = (
+            tuple(int(group) for group in match.groups()) if match else (0, 0, 0, 1))
+
+    def __repr__(self):
+        return "PlaybookRun(rc=%d, changed=%d, failed=%d)" % (self.rc, self.changed, self.failed)
+
+    def tail(self, lines=60):
+        return "\n".join(self.output.splitlines()[-lines:])
+
+
+@pytest.fixture(scope="session")
+def run_playbook(lab, tmp_path_factory):
+    """run_playbook(name, extra_vars, *args) -> PlaybookRun, with the lab's environment."""
+    workdir = tmp_path_factory.mktemp("playbooks")
+    env = dict(lab.env, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_NOCOLOR="1", HELM_PLUGINS=os.path.join(REPO, "lab", "helm-plugins"))
+    # The ansible-playbook of the Python running the tests (the project's .venv).
+    playbook_bin = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+
+    def run(playbook, extra_vars=None, *args, timeout=1200):
+        vars_file = workdir / ("vars-%s.json" % uuid.uuid4().hex[:8])
+        vars_file.write_text(json.dumps(extra_vars or {}))
+        command = [playbook_bin, "-i", os.path.join(REPO, "inventories", "lab"),
+                   os.path.join(REPO, "playbooks", playbook), "-e", "@%s" % vars_file] + list(args)
+        completed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+                                   timeout=timeout, check=False)
+        return PlaybookRun(completed)
+
+    return run
