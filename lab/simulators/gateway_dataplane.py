@@ -365,9 +365,19 @@ class Controller(object):
             if decision["via_epp"]:
                 out_headers.append(EPP_RESPONSE_HEADER)
             length = response.getheader("content-length")
-            exchange.send_head(response.status, out_headers, int(length) if length and length.isdigit() else None)
-            captured, sent, complete = self._stream(exchange, response, conn, started, timeout)
-            exchange.finish_body(complete)
+            length = int(length) if length and length.isdigit() else None
+            if length is None and exchange.handler.request_version != "HTTP/1.1":
+                # No chunked encoding for HTTP/1.0 clients, and kubectl
+                # port-forward does not pass on a server-side close: buffer.
+                parts = []
+                captured, sent, complete = self._stream(parts.append, response, conn, started, timeout)
+                body = b"".join(parts)
+                exchange.send_head(response.status, out_headers, len(body))
+                exchange.write(body)
+            else:
+                exchange.send_head(response.status, out_headers, length)
+                captured, sent, complete = self._stream(exchange.write, response, conn, started, timeout)
+                exchange.finish_body(complete)
         finally:
             conn.close()
         if decision["track"]:
@@ -380,7 +390,7 @@ class Controller(object):
             upstream=upstream, upstream_ms=upstream_ms,
             cluster="outbound|%s||%s.%s.svc.cluster.local" % (port, pool["name"], pool["namespace"])))
 
-    def _stream(self, exchange, response, conn, started, timeout):
+    def _stream(self, write, response, conn, started, timeout):
         """Copy the body chunk by chunk as it arrives (SSE stays incremental).
         Returns (tail of the body for usage parsing, bytes sent, complete)."""
         captured, sent = b"", 0
@@ -399,7 +409,7 @@ class Controller(object):
                 return captured, sent, False
             if not chunk:
                 return captured, sent, True
-            if not exchange.write(chunk):
+            if write(chunk) is False:
                 return captured, sent, False
             sent += len(chunk)
             captured = (captured + chunk)[-USAGE_CAPTURE_BYTES:]
