@@ -32,11 +32,11 @@ class Lab:
 
     def lab_sh(self, command, timeout=LAB_UP_TIMEOUT):
         return subprocess.run(["bash", LAB_SH, command], env=self.env, capture_output=True,
-                              text=True, timeout=timeout)
+                              text=True, timeout=timeout, check=False)
 
     def kubectl(self, *args, check=True, timeout=60):
         result = subprocess.run(["kubectl"] + list(args), env=self.env, capture_output=True,
-                                text=True, timeout=timeout)
+                                text=True, timeout=timeout, check=False)
         if check and result.returncode != 0:
             raise AssertionError("kubectl %s failed (%d): %s"
                                  % (" ".join(args), result.returncode, result.stderr.strip()))

@@ -158,10 +158,10 @@ def test_helm_install_wait_succeeds(lab, namespace, tmp_path):
         """))
     install = subprocess.run(
         ["helm", "install", "smoke", str(chart), "-n", namespace, "--wait", "--timeout", "2m"],
-        env=lab.env, capture_output=True, text=True, timeout=180)
+        env=lab.env, capture_output=True, text=True, timeout=180, check=False)
     assert install.returncode == 0, install.stderr
     status = subprocess.run(["helm", "status", "smoke", "-n", namespace, "-o", "json"],
-                            env=lab.env, capture_output=True, text=True, timeout=60)
+                            env=lab.env, capture_output=True, text=True, timeout=60, check=False)
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["info"]["status"] == "deployed"
 
@@ -263,7 +263,7 @@ def test_private_lab_down_leaves_no_process(tmp_path, make_lab, wait_until):
     sim = wait_until(lambda: simulator_state(private.dir).get("default/sim"), 30, "the private lab's simulator")
 
     pids = {sim["pid"]}
-    for root, _, files in os.walk(private.dir):
+    for root, _dirs, files in os.walk(private.dir):
         for name in files:
             if name.endswith(".pid"):
                 with open(os.path.join(root, name)) as handle:
@@ -274,7 +274,7 @@ def test_private_lab_down_leaves_no_process(tmp_path, make_lab, wait_until):
     down = private.lab_sh("down", timeout=120)
     assert down.returncode == 0, down.stdout + down.stderr
     assert [pid for pid in pids if pid_alive(pid)] == []
-    pgrep = subprocess.run(["pgrep", "-f", private.dir], capture_output=True, text=True)
+    pgrep = subprocess.run(["pgrep", "-f", private.dir], capture_output=True, text=True, check=False)
     assert pgrep.returncode == 1, "processes of the private lab still run:\n" + pgrep.stdout
     assert not os.path.exists(private.dir)
     assert private.lab_sh("status", timeout=60).returncode == 3

@@ -68,7 +68,7 @@ def test_parse_flags_forms():
 
 
 def test_flag_value_takes_the_last_occurrence():
-    flags, _ = ms.parse_flags(["--port", "1", "--port=2"])
+    flags = ms.parse_flags(["--port", "1", "--port=2"])[0]
     assert ms.flag_value(flags, "port") == "2"
     assert ms.flag_value(flags, "model") is None
 
@@ -92,13 +92,13 @@ def test_sim_flags_pass_through_and_vllm_only_flags_drop():
 
 def test_model_from_vllm_serve_positional():
     pod = make_pod(vllm={"command": ["vllm", "serve"], "args": ["Qwen/Qwen3-0.6B", "--port", "8000"]})
-    args, _ = ms.simulator_args(pod, 41001)
+    args = ms.simulator_args(pod, 41001)[0]
     assert args[:4] == ["--model", "Qwen/Qwen3-0.6B", "--port", "41001"]
 
 
 def test_model_falls_back_to_served_model_name():
     pod = make_pod(vllm={"args": ["--served-model-name", "alias-a", "alias-b"]})
-    args, _ = ms.simulator_args(pod, 41002)
+    args = ms.simulator_args(pod, 41002)[0]
     assert args[:2] == ["--model", "alias-a"]
     assert args[4:7] == ["--served-model-name", "alias-a", "alias-b"]
 
@@ -111,7 +111,7 @@ def test_env_references_are_expanded_like_kubernetes_does():
                 {"name": "FAMILY", "value": "x"},
                 {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
                 {"name": "SECRET", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]})
-    args, _ = ms.simulator_args(pod, 41003)
+    args = ms.simulator_args(pod, 41003)[0]
     assert args[:2] == ["--model", "org/$(FAMILY)"]
     assert "ms-decode-0" in args
     assert "--seed=$(LITERAL)" in args
@@ -121,14 +121,14 @@ def test_env_references_are_expanded_like_kubernetes_does():
 def test_bool_flags_with_explicit_values():
     pod = make_pod(vllm={"args": ["--model", "m", "--enable-kvcache", "--log-http=false",
                                   "--enable-request-id-headers", "true"]})
-    args, _ = ms.simulator_args(pod, 41004)
+    args = ms.simulator_args(pod, 41004)[0]
     assert "--enable-kvcache=true" in args
     assert "--log-http=false" in args
     assert "--enable-request-id-headers=true" in args
 
 
 def test_dummy_tokenizer_is_always_forced():
-    args, _ = ms.simulator_args(make_pod(vllm={"args": ["--model", "meta-llama/Llama-3.1-8B"]}), 41005)
+    args = ms.simulator_args(make_pod(vllm={"args": ["--model", "meta-llama/Llama-3.1-8B"]}), 41005)[0]
     assert args[-1] == "--force-dummy-tokenizer"
 
 
