@@ -181,7 +181,11 @@ def main():
     args = parser.parse_args()
     lab_dir = os.path.abspath(args.lab_dir)
     if args.status:
-        return status(lab_dir)
+        try:
+            return status(lab_dir)
+        except BrokenPipeError:  # `lab.sh status | head`: the reader left
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not os.path.exists(os.path.join(lab_dir, "kubeconfig")):
