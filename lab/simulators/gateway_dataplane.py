@@ -251,6 +251,7 @@ class Controller(object):
                 config, error = dataplane_request.load_epp_config(view, pod, self._parsed_config)
                 if error:
                     events.append(("error", "failed to load the configuration", {"error": error}))
+                    self._log.warning("gateway dataplane: EPP %s/%s cannot start: %s", namespace, name, error)
                 else:
                     events.append(("info", "loaded configuration from file/text successfully", {
                         "source": source["source"],
@@ -258,8 +259,11 @@ class Controller(object):
                         "profileHandler": config["handler"]["type"],
                     }))
                     for plugin_name in config["unknown"]:
+                        plugin_type = config["plugins"][plugin_name]["type"]
                         events.append(("info", "plugin not simulated by the lab EPP, ignored", {
-                            "plugin": plugin_name, "type": config["plugins"][plugin_name]["type"]}))
+                            "plugin": plugin_name, "type": plugin_type}))
+                        self._log.info("gateway dataplane: EPP %s/%s: plugin %s (%s) is not simulated; ignored",
+                                       namespace, name, plugin_name, plugin_type)
                 self._write_epp(namespace, name, events)
 
     def _scrape_loop(self):
