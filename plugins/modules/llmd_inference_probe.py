@@ -90,7 +90,9 @@ options:
       - One entry of C(ansible_facts.llmd_stack.endpoints) from M(llmd.stack.llmd_stack_facts), a dict with
         C(type) (gateway-address, ingress, openshift-route or service), C(url), C(external), C(namespace),
         C(service) and C(port).
-      - Its C(url) is probed when set; otherwise the probe port-forwards to C(service) and C(port) in C(namespace).
+      - Its C(url) is probed when the endpoint is C(external) or names no Service; an in-cluster endpoint with a
+        C(service) (its URL only resolves inside the cluster) is reached by port-forwarding to C(service) and
+        C(port) in C(namespace).
     type: dict
   # The three below replace kubernetes.core options of the same name. They set
   # the probed endpoint's TLS, so the fragment's aliases (verify_ssl, cert_file,
@@ -553,7 +555,8 @@ def forward_target(params):
     endpoint = params["endpoint"]
     target["mode"] = "endpoint"
     target["endpoint_type"] = endpoint.get("type")
-    if endpoint.get("url"):
+    in_cluster_service = endpoint.get("service") and endpoint.get("namespace") and not endpoint.get("external")
+    if endpoint.get("url") and not in_cluster_service:
         return None, core.normalize_base_url(endpoint["url"])[0], target
     forward = {"namespace": endpoint["namespace"], "service": endpoint["service"], "pod": None,
                "port": endpoint.get("port"), "scheme": "http"}

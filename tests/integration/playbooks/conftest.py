@@ -29,19 +29,20 @@ class PlaybookRun:
 
 @pytest.fixture(scope="session")
 def run_playbook(lab, tmp_path_factory):
-    """run_playbook(name, extra_vars, *args) -> PlaybookRun, with the lab's environment."""
+    """run_playbook(name, extra_vars, *args, env_update=, env_remove=) -> PlaybookRun, in the lab's environment."""
     workdir = tmp_path_factory.mktemp("playbooks")
     env = dict(lab.env, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_FORCE_COLOR="0",
                ANSIBLE_NOCOLOR="1", HELM_PLUGINS=os.path.join(REPO, "lab", "helm-plugins"))
     # The ansible-playbook of the Python running the tests (the project's .venv).
     playbook_bin = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
 
-    def run(playbook, extra_vars=None, *args, timeout=1200):
+    def run(playbook, extra_vars=None, *args, timeout=1200, env_update=None, env_remove=()):
         vars_file = workdir / ("vars-%s.json" % uuid.uuid4().hex[:8])
         vars_file.write_text(json.dumps(extra_vars or {}))
         command = [playbook_bin, "-i", os.path.join(REPO, "inventories", "lab"),
                    os.path.join(REPO, "playbooks", playbook), "-e", "@%s" % vars_file] + list(args)
-        completed = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+        run_env = dict((k, v) for k, v in dict(env, **(env_update or {})).items() if k not in env_remove)
+        completed = subprocess.run(command, cwd=REPO, env=run_env, capture_output=True, text=True,
                                    timeout=timeout, check=False)
         return PlaybookRun(completed)
 

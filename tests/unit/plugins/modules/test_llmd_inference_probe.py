@@ -98,11 +98,25 @@ def test_failed_check_fails_the_task_unless_told_otherwise(capsys, monkeypatch):
     assert "failed" not in out and out["results"][0]["ok"] is False
 
 
-def test_endpoint_from_facts_uses_its_url(capsys, fake_probe):
-    out = run({"endpoint": {"type": "gateway-address", "url": "http://10.0.0.5", "external": False,
+def test_endpoint_from_facts_uses_its_url_when_external(capsys, fake_probe):
+    out = run({"endpoint": {"type": "gateway-address", "url": "http://203.0.113.5", "external": True,
                             "namespace": "llm-d-sim", "service": "gw", "port": 80}}, capsys)
     assert out["target"]["mode"] == "endpoint" and out["target"]["endpoint_type"] == "gateway-address"
-    assert fake_probe[0][1].base_url == "http://10.0.0.5"
+    assert fake_probe[0][1].base_url == "http://203.0.113.5"
+
+
+@pytest.mark.parametrize("endpoint, forward, url", [
+    # An in-cluster Service URL only resolves inside the cluster: port-forward to the Service instead.
+    ({"type": "service", "url": "http://gw.ns.svc.cluster.local:80", "external": False, "namespace": "ns",
+      "service": "gw", "port": 80}, {"namespace": "ns", "service": "gw", "pod": None, "port": 80, "scheme": "http"}, None),
+    ({"type": "ingress", "url": "http://llm.example.com", "external": True, "namespace": "ns", "service": "gw",
+      "port": 80}, None, "http://llm.example.com"),
+    ({"type": "gateway-address", "url": "http://10.0.0.5", "external": False}, None, "http://10.0.0.5"),
+])
+def test_endpoint_picks_url_or_port_forward(endpoint, forward, url):
+    got_forward, got_url, target = module.forward_target({"url": None, "port_forward": None, "endpoint": endpoint,
+                                                          "headers": None, "bearer_token": None})
+    assert (got_forward, got_url, target["mode"]) == (forward, url, "endpoint")
 
 
 def test_port_forward_needs_the_kubernetes_library(capsys, fake_probe, monkeypatch):
