@@ -13,6 +13,9 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(abspath ansible.cfg)
 
 STAMP := $(VENV)/.installed
+LAB_DIR ?= $(if $(LLMD_LAB_DIR),$(LLMD_LAB_DIR),$(CURDIR)/.lab)
+# Playbooks on the lab run in its environment (KUBECONFIG, lab tools on PATH).
+IN_LAB := source $(LAB_DIR)/env &&
 COLLECTION_LINK := .collections/ansible_collections/llmd/stack
 
 .PHONY: help setup lab-tools lab-up lab-down lab-status test test-unit test-integration lint sanity demo clean
@@ -59,9 +62,9 @@ sanity: setup ## ansible-test sanity
 
 test: setup lint sanity test-unit test-integration ## everything CI runs
 
-demo: lab-up ## lab up, deploy.yml, then verify.yml
-	$(BIN)/ansible-playbook -i inventories/lab playbooks/deploy.yml
-	$(BIN)/ansible-playbook -i inventories/lab playbooks/verify.yml
+demo: lab-up ## lab up, deploy.yml, then verify.yml (reports in reports/verify/)
+	$(IN_LAB) $(BIN)/ansible-playbook -i inventories/lab playbooks/deploy.yml
+	$(IN_LAB) $(BIN)/ansible-playbook -i inventories/lab playbooks/verify.yml
 
 clean: lab-down ## remove local environments (the tool cache stays)
 	rm -rf $(VENV) .collections reports tests/output

@@ -141,6 +141,8 @@ write_env() {
 # Written by lab/lab.sh up: \`source\` it to use this lab.
 export LLMD_LAB_DIR='$lab_dir'
 export KUBECONFIG='$kubeconfig'
+# The lab's stand-in for the helm-diff plugin (helmfile apply/diff need it).
+export HELM_PLUGINS='$repo/lab/helm-plugins'
 case ":\$PATH:" in
   *':$tools:'*) ;;
   *) export PATH='$tools':"\$PATH" ;;
