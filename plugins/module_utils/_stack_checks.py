@@ -62,10 +62,6 @@ CHECK_IDS = (
 
 STATUSES = ("pass", "fail", "warn", "skip")
 CRASH_REASONS = ("CrashLoopBackOff",)
-START_FAILURE_REASONS = (
-    "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError",
-    "CreateContainerError", "RunContainerError", "InvalidImageName",
-)
 KGATEWAY_DEFAULT_UID = 10101
 
 
