@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Install the pinned client tools into an execution environment image.
 
 Run by execution-environment.yml (append_final) as root inside the image build:
@@ -163,7 +162,7 @@ def install(options):
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     for tool in ("helm", "helmfile", "helm_diff", "kubectl"):
         flag = tool.replace("_", "-")
         parser.add_argument("--" + flag, dest=tool, required=True, metavar="VERSION",

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write docs/release-matrix.md from roles/release_matrix/files/releases/*.yml.
 
     python tools/release_matrix_doc.py            write the page
@@ -41,7 +40,7 @@ def code(value):
 
 
 def table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join("---" for _ in header) + " |"]
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(["---"] * len(header)) + " |"]
     lines.extend("| " + " | ".join(str(value).replace("|", "\\|") for value in row) + " |" for row in rows)
     return lines
 
@@ -91,8 +90,8 @@ def render(releases, default_name):
         " then run `python tools/release_matrix_doc.py`. -->" % RELEASES_DIR.replace(os.sep, "/"),
         "",
         "Every version the collection deploys comes from one file per llm-d release in",
-        "`%s/`; the variable `release_matrix_name` picks one (default `%s`)." % (RELEASES_DIR.replace(os.sep, "/"),
-                                                                                default_name),
+        "`%s/`; the variable `release_matrix_name` picks one (default `%s`)."
+        % (RELEASES_DIR.replace(os.sep, "/"), default_name),
         "Nothing else in the collection hard-codes a version.",
         "",
         "## Stack",

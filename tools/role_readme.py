@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write each role's README.md from its meta/argument_specs.yml.
 
     python tools/role_readme.py                 write every roles/*/README.md
@@ -110,7 +109,7 @@ def option_rows(options, prefix=""):
 
 
 def options_table(options):
-    lines = ["| " + " | ".join(OPTION_COLUMNS) + " |", "| " + " | ".join("---" for _ in OPTION_COLUMNS) + " |"]
+    lines = ["| " + " | ".join(OPTION_COLUMNS) + " |", "| " + " | ".join(["---"] * len(OPTION_COLUMNS)) + " |"]
     for row in option_rows(options):
         lines.append("| " + " | ".join(cell(value) for value in row) + " |")
     return lines
@@ -215,7 +214,9 @@ def defaults_disagreements(root, role):
                 problems.append("%s: %s has default %r in the %s spec but is not in defaults/main.yml"
                                 % (role, name, option["default"], entry_point))
             continue
-        if "default" not in option and not option.get("required") and defaults[name] is not None:
+        # A Jinja default (computed at run time) has no literal value the spec could state.
+        computed = isinstance(defaults[name], str) and "{{" in defaults[name]
+        if "default" not in option and not option.get("required") and defaults[name] is not None and not computed:
             problems.append("%s: %s is %r in defaults/main.yml but the %s spec declares no default"
                             % (role, name, defaults[name], entry_point))
         elif "default" in option and option["default"] != defaults[name]:

@@ -137,11 +137,12 @@ def test_defaults_disagreements(tmp_path):
         "differs": {"type": "bool", "default": True},
         "undeclared_default": {"type": "str"},
         "unset_on_purpose": {"type": "bool"},
+        "computed": {"type": "path", "description": "Defaults to a path under playbook_dir."},
         "spec_only": {"type": "str", "default": "x"},
         "needed": {"type": "str", "required": True},
     }}}
     defaults = {"same": 3, "differs": "{{ lookup('env', 'X') }}", "undeclared_default": "y",
-                "unset_on_purpose": None, "not_documented": 1}
+                "unset_on_purpose": None, "computed": "{{ playbook_dir }}/x", "not_documented": 1}
     write_role(tmp_path, "demo", specs, defaults=defaults)
     problems = role_readme.defaults_disagreements(str(tmp_path), "demo")
     assert problems == [
