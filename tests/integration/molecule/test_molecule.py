@@ -1,0 +1,70 @@
+"""The molecule scenarios (extensions/molecule) on the lab, so `make test` runs them.
+
+Each scenario found there runs as `molecule test -s <scenario>` from the
+repository root with the lab's environment. The test passes only when molecule
+exits 0 and its recap shows every step this wrapper relies on (converge,
+idempotence, verify, cleanup, destroy) executed successfully: a scenario whose
+sequence lost a step fails here instead of passing with less coverage.
+"""
+import glob
+import os
+import re
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+SCENARIO_ROOT = os.path.join(REPO, "extensions", "molecule")
+SCENARIOS = sorted(os.path.basename(os.path.dirname(path))
+                   for path in glob.glob(os.path.join(SCENARIO_ROOT, "*", "molecule.yml")))
+REQUIRED_STEPS = ("converge", "idempotence", "verify", "cleanup", "destroy")
+# A scenario deploys two to three times, verifies and cleans up: about 4-6 minutes on the lab.
+SCENARIO_TIMEOUT = 1500
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def molecule_env(lab):
+    venv_bin = os.path.dirname(sys.executable)
+    return dict(lab.env,
+                # molecule runs `ansible-playbook` from PATH: the project's venv first.
+                PATH=venv_bin + os.pathsep + lab.env["PATH"],
+                ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
+                HELM_PLUGINS=os.path.join(REPO, "lab", "helm-plugins"),
+                NO_COLOR="1", ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", PY_COLORS="0")
+
+
+def executed_steps(output, scenario):
+    """{step: [outcome, ...]} from molecule's live `[<scenario> > <step>] Executed: <outcome>` lines.
+
+    Only the live lines count: the DETAILS recap at the end can call a failed
+    idempotence step "Successful" (molecule 26.10), so it is not read.
+    """
+    steps = {}
+    for step, outcome in re.findall(r"\[%s > (\w+)\] Executed: (\w+)" % re.escape(scenario), ANSI.sub("", output)):
+        steps.setdefault(step, []).append(outcome)
+    return steps
+
+
+def test_scenarios_are_found():
+    assert {"base", "pd", "preset"} <= set(SCENARIOS), SCENARIOS
+
+
+@pytest.mark.timeout(SCENARIO_TIMEOUT + 60)
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_molecule_scenario(lab, scenario):
+    molecule = os.path.join(os.path.dirname(sys.executable), "molecule")
+    started = time.monotonic()
+    run = subprocess.run([molecule, "test", "--scenario-name", scenario], cwd=REPO, env=molecule_env(lab),
+                         capture_output=True, text=True, timeout=SCENARIO_TIMEOUT, check=False)
+    took = time.monotonic() - started
+    output = run.stdout + run.stderr
+    tail = "\n".join(ANSI.sub("", output).splitlines()[-150:])
+    assert run.returncode == 0, "molecule test -s %s failed (rc %d, %.0fs):\n%s" % (scenario, run.returncode, took, tail)
+    steps = executed_steps(output, scenario)
+    for step in REQUIRED_STEPS:
+        assert steps.get(step) and set(steps[step]) == {"Successful"}, (
+            "step %s of scenario %s: %s\n%s" % (step, scenario, steps.get(step, "did not run"), tail))
