@@ -193,7 +193,10 @@ def _pod_blame(pod):
             return "modelservers.crashloop"
         if container["restart_count"] > 0 and not container["ready"] and container["last_reason"]:
             return "modelservers.crashloop"
-    if pod["phase"] == "Running":
+    # A Running pod is the containers check's only when one of its containers is
+    # not ready; all containers ready but the pod not Ready (a readiness gate, or
+    # a kubelet that marked it so) stays with the Deployment's check.
+    if pod["phase"] == "Running" and any(not c["ready"] for c in pod["containers"]):
         return "modelservers.containers"
     return None
 
@@ -205,6 +208,8 @@ def _pending_reason(pod):
     waiting = sorted(set(c["reason"] for c in pod["containers"] if c["state"] == "waiting" and c["reason"]))
     if waiting:
         return ", ".join(waiting)
+    if pod["phase"] == "Running" and not pod["ready"]:
+        return "Running but not Ready (%s)" % (pod.get("ready_reason") or "Ready=False")
     return pod["reason"] or pod["phase"]
 
 

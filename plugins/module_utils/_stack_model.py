@@ -470,6 +470,7 @@ def normalize_pod(obj):
         "labels": _str_map(meta.get("labels")),
         "phase": _s(status.get("phase")) or "Unknown",
         "ready": pod_ready,
+        "ready_reason": _s(_d(conditions.get("Ready")).get("reason")) or _s(_d(conditions.get("Ready")).get("message")),
         "deleting": bool(meta.get("deletionTimestamp")),
         "node": _s(_d(obj.get("spec")).get("nodeName")),
         "ip": _s(status.get("podIP")),
