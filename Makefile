@@ -18,7 +18,7 @@ LAB_DIR ?= $(if $(LLMD_LAB_DIR),$(LLMD_LAB_DIR),$(CURDIR)/.lab)
 IN_LAB := source $(LAB_DIR)/env &&
 COLLECTION_LINK := .collections/ansible_collections/llmd/stack
 
-.PHONY: help setup lab-tools lab-up lab-down lab-status test test-unit test-integration lint sanity demo clean
+.PHONY: help setup lab-tools lab-up lab-down lab-status test test-unit test-integration lint sanity docs gates ee-context demo clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -60,7 +60,18 @@ lint: setup ## ansible-lint (production profile) and yamllint
 sanity: setup ## ansible-test sanity
 	bash tests/sanity/run.sh
 
-test: setup lint sanity test-unit test-integration ## everything CI runs
+docs: setup ## regenerate the role READMEs and docs/release-matrix.md
+	$(BIN)/python tools/role_readme.py
+	$(BIN)/python tools/release_matrix_doc.py
+
+GATES ?=
+gates: setup ## release gates (build, ansible-doc, changelog, EE, galaxy-importer, antsibull-docs); GATES="..." picks some
+	bash tools/gates.sh $(GATES)
+
+ee-context: setup ## write the EE build context to context/ (then: podman build -t llmd-stack-ee context/)
+	EE_CONTEXT=context bash tools/gates.sh ee
+
+test: setup lint gates sanity test-unit test-integration ## everything CI runs
 
 demo: lab-up ## lab up, deploy.yml, then verify.yml (reports in reports/verify/)
 	$(IN_LAB) $(BIN)/ansible-playbook -i inventories/lab playbooks/deploy.yml

@@ -208,14 +208,14 @@ def markdown(results, summary, title, context):
     if failing:
         out += ["## What to fix", ""]
         for result in failing:
-            out.append("- `%s`%s: %s%s" % (result["check"], " (%s)" % _md_cell(result["resource"]) if result["resource"] else "",
-                                           _md_cell(result["detail"]),
-                                           "  \n  **Fix:** %s" % _md_cell(result["fix"]) if result["fix"] else ""))
+            resource = " (%s)" % _md_cell(result["resource"]) if result["resource"] else ""
+            fix = "  \n  **Fix:** %s" % _md_cell(result["fix"]) if result["fix"] else ""
+            out.append("- `%s`%s: %s%s" % (result["check"], resource, _md_cell(result["detail"]), fix))
         out.append("")
     out += ["## All checks", "", "| status | check | resource | detail | fix |", "| --- | --- | --- | --- | --- |"]
     for result in results:
-        out.append("| %s | %s | %s | %s | %s |" % (result["status"], _md_cell(result["check"]), _md_cell(result["resource"]),
-                                                  _md_cell(result["detail"]), _md_cell(result["fix"])))
+        cells = [result["status"]] + [_md_cell(result[key]) for key in ("check", "resource", "detail", "fix")]
+        out.append("| %s |" % " | ".join(cells))
     return "\n".join(out) + "\n"
 
 
