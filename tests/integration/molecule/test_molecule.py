@@ -49,6 +49,16 @@ def executed_steps(output, scenario):
     return steps
 
 
+def failure_excerpt(output, after=30):
+    """What a reader needs from a failed run: each failed task with what follows it, and the end."""
+    lines = output.splitlines()
+    excerpt = []
+    for number, line in enumerate(lines):
+        if re.match(r"^\W*(fatal|failed):|^CRITICAL Idempotence", line):
+            excerpt += ["..."] + lines[max(0, number - 3):number + after]
+    return "\n".join(excerpt + ["...", "(end of output)"] + lines[-40:])
+
+
 def test_scenarios_are_found():
     assert {"base", "pd", "preset"} <= set(SCENARIOS), SCENARIOS
 
@@ -61,10 +71,10 @@ def test_molecule_scenario(lab, scenario):
     run = subprocess.run([molecule, "test", "--scenario-name", scenario], cwd=REPO, env=molecule_env(lab),
                          capture_output=True, text=True, timeout=SCENARIO_TIMEOUT, check=False)
     took = time.monotonic() - started
-    output = run.stdout + run.stderr
-    tail = "\n".join(ANSI.sub("", output).splitlines()[-150:])
-    assert run.returncode == 0, "molecule test -s %s failed (rc %d, %.0fs):\n%s" % (scenario, run.returncode, took, tail)
+    output = ANSI.sub("", run.stdout + run.stderr)
     steps = executed_steps(output, scenario)
+    assert run.returncode == 0, "molecule test -s %s failed (rc %d, %.0fs), steps %s:\n%s" % (
+        scenario, run.returncode, took, steps, failure_excerpt(output))
     for step in REQUIRED_STEPS:
         assert steps.get(step) and set(steps[step]) == {"Successful"}, (
-            "step %s of scenario %s: %s\n%s" % (step, scenario, steps.get(step, "did not run"), tail))
+            "step %s of scenario %s: %s (steps %s)" % (step, scenario, steps.get(step, "did not run"), steps))
