@@ -117,7 +117,7 @@ def test_multi_factor_weights_and_the_release_scorer_name(tmp_path):
 
 def test_local_and_mirror_chart_sources(tmp_path):
     out = render(tmp_path, stack_chart_sources={"infra": "/charts/llm-d-infra", "gaie": "oci://mirror.example/charts/inferencepool",
-                                                 "modelservice": "https://mirror.example/llm-d-modelservice/"})
+                                                "modelservice": "https://mirror.example/llm-d-modelservice/"})
     releases = {r["name"]: r for r in out["helmfile.yaml"]["releases"]}
     assert releases["infra-inference-scheduling"]["chart"] == "/charts/llm-d-infra"
     assert "version" not in releases["infra-inference-scheduling"]

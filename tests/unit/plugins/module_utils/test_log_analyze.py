@@ -80,7 +80,7 @@ def test_simulator_metrics_answer_is_noise_but_a_completion_answer_is_not(defaul
             ' > body="{\\"object\\":\\"text_completion\\"}"\n')
     records = la.split_records(text)
     assert len(records) == 2
-    kept, dropped, _ = la.filter_noise(records, default_noise)
+    kept, dropped, _per_pattern = la.filter_noise(records, default_noise)
     assert dropped == 7
     assert kept == [records[1]]
     msg, fields = la.parse_klog_fields(records[0].split("] ", 1)[1])
@@ -90,14 +90,14 @@ def test_simulator_metrics_answer_is_noise_but_a_completion_answer_is_not(defaul
 def test_user_patterns_extend_the_list():
     compiled, errors = la.compile_noise_patterns(la.DEFAULT_NOISE_PATTERNS + [r"GET /health"])
     assert errors == []
-    kept, dropped, _ = la.filter_noise(['INFO:     10.0.0.1:1 - "GET /health HTTP/1.1" 200 OK', "keep me"], compiled)
+    kept, dropped, _per_pattern = la.filter_noise(['INFO:     10.0.0.1:1 - "GET /health HTTP/1.1" 200 OK', "keep me"], compiled)
     assert kept == ["keep me"]
     assert dropped == 1
 
 
 def test_invalid_patterns_are_reported_one_line_each():
     compiled, errors = la.compile_noise_patterns(["ok", "(unclosed", "", 7])
-    assert [pattern for pattern, _ in compiled] == ["ok"]
+    assert [pattern for pattern, _regex in compiled] == ["ok"]
     assert len(errors) == 3
     assert "'(unclosed' is not a valid regular expression" in errors[0]
     assert all("\n" not in error for error in errors)

@@ -36,7 +36,7 @@ def load(scenario, with_pods=True):
 
 def run(scenario, with_pods=True):
     sources, pods = load(scenario, with_pods)
-    compiled, _ = la.compile_noise_patterns(la.DEFAULT_NOISE_PATTERNS)
+    compiled, _errors = la.compile_noise_patterns(la.DEFAULT_NOISE_PATTERNS)
     return la.analyze(sources, pods, compiled)
 
 
@@ -226,7 +226,7 @@ def test_profile_format_anomalies():
 
 
 def test_simulator_klog_lines_are_model_server_evidence():
-    sources, _ = load("profile_pd")
+    sources, _pods = load("profile_pd")
     (sim,) = [source for source in sources if source["pod"] == PD2]
     events = [la.model_server_event(la.parse_line(record, 2025)) for record in la.split_records(sim["text"])]
     events = [event for event in events if event]

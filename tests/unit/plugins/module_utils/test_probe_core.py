@@ -270,8 +270,8 @@ def test_routing_evidence_reads_epp_and_pod_headers_in_any_case():
     assert evidence["routed_by_epp"] is True
     assert evidence["headers"] == {"x-went-into-resp-headers": "true", "x-inference-pod": "decode-1",
                                    "x-inference-namespace": "llm-d-sim"}
-    assert core.routing_evidence({"server": "fasthttp"}) == {"pod": None, "routed_by_epp": False,
-                                                               "headers": {"server": "fasthttp"}}
+    assert core.routing_evidence({"server": "fasthttp"}) == {
+        "pod": None, "routed_by_epp": False, "headers": {"server": "fasthttp"}}
 
 
 # ------------------------------------------------------------- hint table

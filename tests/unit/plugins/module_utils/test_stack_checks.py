@@ -27,7 +27,7 @@ def by_status(checks, status):
 @pytest.mark.parametrize("base", ["v1_istio", "v1alpha2_kgateway"])
 def test_healthy_stack_passes_every_check(base):
     cluster, params = fakeapi.build_cluster(base)
-    _, checks, _ = fakeapi.evaluate(cluster, params)
+    _model, checks, _transport = fakeapi.evaluate(cluster, params)
     assert by_status(checks, "fail") == []
     assert by_status(checks, "warn") == []
     # Every catalogue id is reported; the only skips are checks that do not apply.
@@ -41,7 +41,7 @@ def test_healthy_stack_passes_every_check(base):
 
 def test_healthy_stacks_reach_all_parts():
     cluster, params = fakeapi.build_cluster("v1alpha2_kgateway")
-    model, _, _ = fakeapi.evaluate(cluster, params)
+    model, _checks, _transport = fakeapi.evaluate(cluster, params)
     stack = model["stack"]
     assert stack["gateway"]["name"] == "inference-gateway"
     assert stack["httproute"]["name"] == "inference-route"
@@ -54,7 +54,7 @@ def test_healthy_stacks_reach_all_parts():
 @pytest.mark.parametrize("case", BREAKS, ids=[b["name"] for b in BREAKS])
 def test_break_fails_exactly_its_check(case):
     cluster, params = fakeapi.build_cluster(case["base"], case["ops"])
-    _, checks, _ = fakeapi.evaluate(cluster, params)
+    _model, checks, _transport = fakeapi.evaluate(cluster, params)
     assert by_status(checks, "fail") == sorted(case["fails"]), [c for c in checks if c["status"] in ("fail", "warn")]
     if "warns" in case:
         assert by_status(checks, "warn") == sorted(case["warns"])
@@ -81,7 +81,7 @@ def test_every_check_can_fail_or_warn():
 def test_blocked_skips_name_a_check_that_failed():
     for case in BREAKS:
         cluster, params = fakeapi.build_cluster(case["base"], case["ops"])
-        _, checks, _ = fakeapi.evaluate(cluster, params)
+        _model, checks, _transport = fakeapi.evaluate(cluster, params)
         failed = set(c["id"] for c in checks if c["status"] == "fail")
         for check in checks:
             if check["status"] == "skip" and check["detail"].startswith("blocked by "):
@@ -107,7 +107,7 @@ def test_select_checks_rejects_unknown_ids_in_one_line():
 
 def test_selected_checks_only_are_reported_and_reads_are_pruned():
     cluster, params = fakeapi.build_cluster("v1_istio")
-    _, checks, transport = fakeapi.evaluate(cluster, params, checks=["httproute"])
+    _model, checks, transport = fakeapi.evaluate(cluster, params, checks=["httproute"])
     assert set(c["id"] for c in checks) == set(i for i in CHECK_IDS if i.startswith("httproute."))
     paths = transport.requests
     assert not any("customresourcedefinitions" in p or "/namespaces/istio-system/" in p or "secrets" in p for p in paths), paths
@@ -118,7 +118,7 @@ def test_fail_on_and_message():
         {"op": "set", "kind": "HTTPRoute", "name": "inference-route", "path": "spec.rules.0.timeouts", "value": None},
         {"op": "set", "kind": "HTTPRoute", "name": "inference-route", "path": "spec.rules.0.backendRefs.0.port", "value": 9000},
     ])
-    _, checks, _ = fakeapi.evaluate(cluster, params)
+    _model, checks, _transport = fakeapi.evaluate(cluster, params)
     assert failing(checks, "never") == []
     assert [c["id"] for c in failing(checks, "fail")] == ["httproute.backend_port"]
     assert sorted(c["id"] for c in failing(checks, "warn")) == ["httproute.backend_port", "httproute.timeouts"]
@@ -132,6 +132,6 @@ def test_fail_on_and_message():
 def test_namespace_that_does_not_exist_is_named():
     cluster, params = fakeapi.build_cluster("v1_istio")
     cluster.objects = [o for o in cluster.objects if o["metadata"].get("namespace") != "llm-d-sim" and o["metadata"]["name"] != "llm-d-sim"]
-    _, checks, _ = fakeapi.evaluate(cluster, params)
+    _model, checks, _transport = fakeapi.evaluate(cluster, params)
     exists = [c for c in checks if c["id"] == "gateway.exists"][0]
     assert exists["status"] == "fail" and "namespace llm-d-sim does not exist" in exists["detail"]

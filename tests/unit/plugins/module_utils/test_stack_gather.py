@@ -29,7 +29,7 @@ def scale(cluster, pods, deployments):
 
 def test_one_discovery_then_one_list_per_kind_and_namespace():
     cluster, params = fakeapi.build_cluster("v1_istio")
-    _, _, transport = fakeapi.evaluate(cluster, params)
+    _model, _checks, transport = fakeapi.evaluate(cluster, params)
     paths = transport.requests
     assert paths == cluster.requests
     assert paths[0] == "/apis" and paths.count("/apis") == 1
@@ -43,7 +43,7 @@ def test_one_discovery_then_one_list_per_kind_and_namespace():
 
 def test_request_count_does_not_grow_with_objects():
     cluster, params = fakeapi.build_cluster("v1_istio")
-    _, _, small = fakeapi.evaluate(cluster, params)
+    _model, _checks, small = fakeapi.evaluate(cluster, params)
     big_cluster, params = fakeapi.build_cluster("v1_istio")
     scale(big_cluster, pods=500, deployments=50)
     model, checks, big = fakeapi.evaluate(big_cluster, params)
@@ -55,9 +55,9 @@ def test_request_count_does_not_grow_with_objects():
 
 def test_legacy_discovery_gives_the_same_checks():
     cluster, params = fakeapi.build_cluster("v1_istio")
-    _, aggregated_checks, _ = fakeapi.evaluate(cluster, params)
+    _model, aggregated_checks, _transport = fakeapi.evaluate(cluster, params)
     cluster, params = fakeapi.build_cluster("v1_istio", aggregated=False)
-    _, legacy_checks, _ = fakeapi.evaluate(cluster, params)
+    _model, legacy_checks, _transport = fakeapi.evaluate(cluster, params)
     assert legacy_checks == aggregated_checks
 
 
@@ -81,7 +81,7 @@ def test_forbidden_cluster_scoped_list_suggests_the_check_to_skip():
     assert "cannot list customresourcedefinitions.apiextensions.k8s.io (cluster-scoped)" in str(error.value)
     assert "skip_checks: [crds.installed]" in str(error.value)
     # ...and skipping it avoids the read entirely.
-    _, checks, transport = fakeapi.evaluate(cluster, params, skip_checks=["crds.installed"])
+    _model, checks, transport = fakeapi.evaluate(cluster, params, skip_checks=["crds.installed"])
     assert not any("customresourcedefinitions" in p for p in transport.requests)
     assert "crds.installed" not in set(c["id"] for c in checks)
 
@@ -123,7 +123,7 @@ def test_server_error_on_a_list():
 def test_kind_that_vanished_after_discovery_is_not_installed():
     cluster, params = fakeapi.build_cluster("v1_istio")
     cluster.errors["/apis/inference.networking.x-k8s.io"] = fakeapi.FakeApiError(404, "the server could not find the requested resource")
-    model, checks, _ = fakeapi.evaluate(cluster, params)
+    model, checks, _transport = fakeapi.evaluate(cluster, params)
     assert model["api"]["reads"]["inferencepools_v1alpha2"] == {"served": False, "read": False, "error": None}
     assert [c for c in checks if c["status"] == "fail"] == []
 
@@ -144,14 +144,14 @@ def test_namespace_object_is_optional():
         return original_get(path, query, accept)
 
     cluster.get = get
-    model, checks, _ = fakeapi.evaluate(cluster, params)
+    model, checks, _transport = fakeapi.evaluate(cluster, params)
     assert model["namespace_found"] is None
     assert [c["id"] for c in checks if c["status"] == "fail"] == []
 
 
 def test_every_kind_read_for_all_checks():
     cluster, params = fakeapi.build_cluster("v1_istio")
-    model, checks, _ = fakeapi.evaluate(cluster, params)
+    model, checks, _transport = fakeapi.evaluate(cluster, params)
     assert set(c["id"] for c in checks) == set(CHECK_IDS)
     reads = model["api"]["reads"]
     assert reads["crds"]["read"] and reads["helm_secrets"]["read"] and reads["pvcs"]["read"]

@@ -87,19 +87,17 @@ def paths_of(node, prefix=()):
     yield prefix
     if isinstance(node, dict):
         for key, value in node.items():
-            for path in paths_of(value, prefix + (key,)):
-                yield path
+            yield from paths_of(value, prefix + (key,))
     elif isinstance(node, list):
         for index, value in enumerate(node):
-            for path in paths_of(value, prefix + (index,)):
-                yield path
+            yield from paths_of(value, prefix + (index,))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(base=st.sampled_from(["v1_istio", "v1alpha2_kgateway"]), data=st.data())
 def test_mutated_fixture_resources_never_raise(base, data):
     raw, params = fixture_raw(base)
-    for _ in range(data.draw(st.integers(1, 4))):
+    for _mutation in range(data.draw(st.integers(1, 4))):
         key = data.draw(st.sampled_from(sorted(k for k, v in raw["lists"].items() if v.get("items"))))
         item = data.draw(st.sampled_from(raw["lists"][key]["items"]))
         path = data.draw(st.sampled_from(list(paths_of(item))[1:]))

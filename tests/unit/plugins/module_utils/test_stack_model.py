@@ -138,7 +138,7 @@ def test_served_model_names_from_all_command_shapes():
 
 def _linked(base, ops=None):
     cluster, params = fakeapi.build_cluster(base, ops)
-    model, _, _ = fakeapi.evaluate(cluster, params)
+    model, _checks, _transport = fakeapi.evaluate(cluster, params)
     return model
 
 

@@ -1,6 +1,6 @@
 """The verify report core: results from facts checks and probe results, and its renderings."""
 import json
-import xml.etree.ElementTree as ElementTree
+from xml.etree import ElementTree
 
 import pytest
 

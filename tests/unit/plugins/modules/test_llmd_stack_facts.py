@@ -84,7 +84,7 @@ def test_healthy_stack():
 
 def test_check_mode_gives_the_same_answer():
     cluster, params = fakeapi.build_cluster("v1_istio")
-    _, normal = run(module_args(params), cluster)
+    _outcome, normal = run(module_args(params), cluster)
     cluster, params = fakeapi.build_cluster("v1_istio")
     outcome, checked = run(module_args(params, _ansible_check_mode=True), cluster)
     assert outcome == "exit" and checked["changed"] is False
@@ -204,7 +204,7 @@ def test_return_documents_every_key_with_a_sample():
             walk(value.get("contains", {}), where + key + ".")
     walk(returned, "")
     cluster, params = fakeapi.build_cluster("v1_istio")
-    _, result = run(module_args(params), cluster)
+    _outcome, result = run(module_args(params), cluster)
     documented = set(returned["ansible_facts"]["contains"]["llmd_stack"]["contains"])
     assert set(result["ansible_facts"]["llmd_stack"]) == documented
     assert set(result) - {"changed"} == set(returned)
