@@ -26,12 +26,10 @@ measures again. The namespace is left in place (use a private lab).
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 import yaml
 
@@ -72,7 +70,7 @@ if _log:
 
 
 def sh(env, *args, timeout=600, check=True):
-    done = subprocess.run(list(args), env=env, capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(list(args), env=env, capture_output=True, text=True, timeout=timeout, check=False)
     if check and done.returncode != 0:
         raise SystemExit("%s failed (%d): %s%s" % (" ".join(args), done.returncode, done.stdout, done.stderr))
     return done
@@ -94,7 +92,8 @@ def setup_stack(env, namespace):
     # The class llm-d-infra uses by default; the lab's gateway simulator plays its Istio controller.
     gateway_class = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": "istio"},
                      "spec": {"controllerName": "istio.io/gateway-controller"}}
-    done = subprocess.run(["kubectl", "apply", "-f", "-"], env=env, input=json.dumps(gateway_class), capture_output=True, text=True)
+    done = subprocess.run(["kubectl", "apply", "-f", "-"], env=env, input=json.dumps(gateway_class), capture_output=True, text=True,
+                          check=False)
     if done.returncode != 0:
         raise SystemExit(done.stderr)
     values = {
@@ -112,7 +111,7 @@ def setup_stack(env, namespace):
                                                   "name": "gaie-" + RN, "port": 8000}],
                                  "timeouts": {"request": "0s", "backendRequest": "0s"}}]}}
     done = subprocess.run(["kubectl", "-n", namespace, "apply", "-f", "-"], env=env, input=json.dumps(route),
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(done.stderr)
 
@@ -131,7 +130,7 @@ def scale_stack(env, namespace, replicas):
                                                        "args": ["--model", "random", "--port", "8200", "--served-model-name", "random"],
                                                        "ports": [{"containerPort": 8200}]}]}}}}
     done = subprocess.run(["kubectl", "-n", namespace, "apply", "-f", "-"], env=env, input=json.dumps(deployment),
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(done.stderr)
     sh(env, "kubectl", "-n", namespace, "rollout", "status", "deployment/ms-scale-decode", "--timeout=900s", timeout=960)
@@ -177,7 +176,7 @@ def measure(env, playbook, hook_dir):
                "sys.stdout.write(p.stdout); "
                "sys.stderr.write('BENCH %d %.4f %d\\n' % (p.returncode, wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))")
     done = subprocess.run([sys.executable, "-c", wrapper, os.path.join(VENV_BIN, "ansible-playbook"), playbook],
-                          env=run_env, cwd=REPO, capture_output=True, text=True, timeout=900)
+                          env=run_env, cwd=REPO, capture_output=True, text=True, timeout=900, check=False)
     rc, wall, maxrss = done.stderr.strip().splitlines()[-1].split()[1:]
     result = json.loads(done.stdout)
     tasks = result["plays"][0]["tasks"]
@@ -213,7 +212,7 @@ def bench(env, kubeconfig, namespace, runs, label, hook_dir, work):
         if not warm["ok"]:
             raise SystemExit("warm-up of %s failed: %s" % (play, json.dumps(warm["last"])[:2000]))
     rows = {"module": [], "k8s_info": []}
-    for _ in range(runs):
+    for _run in range(runs):
         rows["module"].append(measure(env, module_play, hook_dir))
         rows["k8s_info"].append(measure(env, info_play, hook_dir))
     pods = len(rows["module"][-1]["last"]["ansible_facts"]["llmd_stack"]["pool_pods"])

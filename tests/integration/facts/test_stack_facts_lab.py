@@ -69,7 +69,7 @@ def wait_until(predicate, timeout, what, interval=0.5):
 
 
 def run(lab, *args, timeout=HELM_TIMEOUT, check=True, stdin=None):
-    result = subprocess.run(list(args), env=lab.env, capture_output=True, text=True, timeout=timeout, input=stdin)
+    result = subprocess.run(list(args), env=lab.env, capture_output=True, text=True, timeout=timeout, input=stdin, check=False)
     if check and result.returncode != 0:
         raise AssertionError("%s failed (%d):\n%s%s" % (" ".join(args), result.returncode, result.stdout, result.stderr))
     return result
@@ -87,7 +87,7 @@ def run_facts(lab, namespace, check_mode=False, **options):
         env = dict(lab.env, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="json",
                    ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
         command = [ANSIBLE_PLAYBOOK, handle.name] + (["--check"] if check_mode else [])
-        done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=180)
+        done = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=180, check=False)
     finally:
         os.unlink(handle.name)
     try:
@@ -157,7 +157,7 @@ class InProcessSimulator:
 @pytest.fixture(scope="module")
 def simulator(lab, api_client, tmp_path_factory):
     run(lab, "kubectl", "apply", "-f", os.path.join(FIXTURES, "crds", "gateway-api"), "-f", os.path.join(FIXTURES, "crds", "gaie"))
-    _, alive = gateway_status.describe(lab.dir)
+    _status_lines, alive = gateway_status.describe(lab.dir)
     if alive:
         yield "supervisor"
         return

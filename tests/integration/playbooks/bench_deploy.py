@@ -33,7 +33,7 @@ def main():
     args = parser.parse_args()
     lab_dir = os.path.join(tempfile.mkdtemp(prefix="bench-deploy-"), "lab")
     env = dict(os.environ, LLMD_LAB_DIR=lab_dir, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    lab_up, _ = run(["bash", "lab/lab.sh", "up"], env)
+    lab_up, _lab_output = run(["bash", "lab/lab.sh", "up"], env)
     with open(os.path.join(lab_dir, "env")) as handle:
         for line in handle:
             match = re.match(r"^export (\w+)='([^']*)'", line)

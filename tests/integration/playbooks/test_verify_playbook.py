@@ -53,7 +53,7 @@ def test_healthy_stack_passes_and_writes_the_reports(stack, run_playbook):
 def assert_verify_fails_on(run_playbook, stack, expected_check):
     run = run_playbook("verify.yml", stack["verify_vars"])
     assert run.rc != 0, run.tail(80)
-    _, report = latest_report(stack["reports"])
+    _report_dir, report = latest_report(stack["reports"])
     failing = failing_checks(report)
     assert expected_check in failing, failing
     # The final assert names the check and its fix.

@@ -82,10 +82,10 @@ def overhead(port, count):
     sender = probe_http.Sender("http://127.0.0.1:%d" % port, 30.0)
     request = core.build_request("completions", MODEL, {"prompt": "measure the probe", "max_tokens": 4})
     raw, probed = [], []
-    for _ in range(10):  # warm up both paths
+    for _warmup in range(10):  # warm up both paths
         raw_request(port, "POST", request["path"], request["body"])
         sender.send(request)
-    for _ in range(count):
+    for _round in range(count):
         raw.append(raw_request(port, "POST", request["path"], request["body"])[0])
         started = time.perf_counter()
         result = core.evaluate("completions", sender.send(request), 4)
@@ -99,7 +99,7 @@ def ttft(port, configured_ms, count):
     sender = probe_http.Sender("http://127.0.0.1:%d" % port, 30.0)
     request = core.build_request("chat", MODEL, {"max_tokens": 8, "stream": True})
     probed, raw = [], []
-    for _ in range(count):
+    for _round in range(count):
         result = core.evaluate("chat", sender.send(request), 8)
         if not result["ok"]:
             raise SystemExit("probe failed: %s" % result["error"])
@@ -115,7 +115,7 @@ def module_runs(port, count):
     command = [os.path.join(REPO, ".venv", "bin", "ansible"), "localhost", "-m", "llmd.stack.llmd_inference_probe",
                "-a", "url=http://127.0.0.1:%d checks=models" % port]
     times = []
-    for _ in range(count):
+    for _round in range(count):
         started = time.perf_counter()
         subprocess.run(command, cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL)
         times.append((time.perf_counter() - started) * 1000.0)
@@ -132,7 +132,7 @@ def forwarded(target, kubeconfig, count):
         sender = probe_http.Sender("http://127.0.0.1:%d" % forward.local_port, 30.0)
         request = core.build_request("models")
         times = []
-        for _ in range(count + 5):
+        for _round in range(count + 5):
             record = sender.send(request)
             if record["status"] != 200:
                 raise SystemExit("port-forwarded request failed: %s" % (record["error"] or record["status"]))
@@ -187,7 +187,7 @@ def main():
         process, port = start_sim([])
         try:
             sender = probe_http.Sender("http://127.0.0.1:%d" % port, 30.0)
-            direct = [sender.send(core.build_request("models"))["latency_ms"] for _ in range(100)]
+            direct = [sender.send(core.build_request("models"))["latency_ms"] for _round in range(100)]
         finally:
             process.kill()
         print()

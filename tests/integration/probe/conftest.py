@@ -190,7 +190,7 @@ class TcpFront(object):
     def _accept(self):
         while not self._closed:
             try:
-                conn, _ = self._listener.accept()
+                conn, _address = self._listener.accept()
             except OSError:
                 return
             threading.Thread(target=self._serve, args=(conn, next(self._next)), daemon=True).start()
@@ -325,7 +325,7 @@ def ansible_probe():
                    ANSIBLE_LOAD_CALLBACK_PLUGINS="1", ANSIBLE_LOCALHOST_WARNING="0",
                    PATH=venv_bin + os.pathsep + os.environ.get("PATH", ""))
         done = subprocess.run([os.path.join(venv_bin, "ansible"), "localhost", "-m", "llmd.stack.llmd_inference_probe",
-                               "-a", args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+                               "-a", args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
         report = json.loads(done.stdout)
         return done.returncode, report["plays"][0]["tasks"][0]["hosts"]["localhost"]
 

@@ -27,7 +27,7 @@ def timed(probe, **args):
 
 def test_invalid_json_is_named_with_the_hint(tiny_server, reply, probe):
     server = serve(tiny_server, reply, {"/v1/models": (200, MODELS),
-                                 "/v1/completions": (200, "<html>OpenShift console</html>", "text/html")})
+                                        "/v1/completions": (200, "<html>OpenShift console</html>", "text/html")})
     result = probe(url=server.url, checks=["models", "completions"], fail_on_error=False)
     models, completions = result["results"]
     assert models["ok"] and completions["ok"] is False
@@ -38,7 +38,7 @@ def test_invalid_json_is_named_with_the_hint(tiny_server, reply, probe):
 
 def test_wrong_schema_is_named(tiny_server, reply, probe):
     server = serve(tiny_server, reply, {"/v1/models": (200, MODELS),
-                                 "/v1/chat/completions": (200, json.dumps({"id": "x", "object": "chat.completion"}))})
+                                        "/v1/chat/completions": (200, json.dumps({"id": "x", "object": "chat.completion"}))})
     result = probe(url=server.url, checks=["chat"], chat={"stream": False}, fail_on_error=False)
     chat = result["results"][0]
     assert chat["ok"] is False and "answer has no choices" in chat["error"] and "answer has no usage" in chat["error"]
