@@ -18,7 +18,7 @@ LAB_DIR ?= $(if $(LLMD_LAB_DIR),$(LLMD_LAB_DIR),$(CURDIR)/.lab)
 IN_LAB := source $(LAB_DIR)/env &&
 COLLECTION_LINK := .collections/ansible_collections/llmd/stack
 
-.PHONY: help setup lab-tools lab-up lab-down lab-status test test-unit test-integration lint sanity docs gates ee-context demo clean
+.PHONY: help setup lab-tools lab-up lab-down lab-status test test-unit test-integration molecule lint sanity docs gates ee-context demo clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -52,6 +52,9 @@ test-unit: setup ## pure unit tests (no cluster)
 
 test-integration: setup lab-tools ## tests against the local lab (started and stopped as needed)
 	$(BIN)/pytest tests/integration
+
+molecule: setup lab-up ## the molecule scenarios on the lab (extensions/molecule; also part of test-integration)
+	$(BIN)/pytest tests/integration/molecule
 
 lint: setup ## ansible-lint (production profile) and yamllint
 	$(BIN)/ansible-lint
