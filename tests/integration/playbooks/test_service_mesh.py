@@ -2,7 +2,6 @@
 changing anything unless removal is allowed; with removal allowed it deletes
 exactly the Service Mesh objects and Istio installs."""
 import os
-import subprocess
 import uuid
 
 import pytest
