@@ -56,9 +56,10 @@ test-integration: setup lab-tools ## tests against the local lab (started and st
 molecule: setup lab-up ## the molecule scenarios on the lab (extensions/molecule; also part of test-integration)
 	$(BIN)/pytest tests/integration/molecule
 
-lint: setup ## ansible-lint (production profile) and yamllint
+lint: setup ## ansible-lint (production profile), yamllint and shellcheck
 	$(BIN)/ansible-lint
 	$(BIN)/yamllint -s .
+	$(BIN)/shellcheck -S warning lab/*.sh tests/sanity/run.sh tools/*.sh .ci/run
 
 sanity: setup ## ansible-test sanity
 	bash tests/sanity/run.sh

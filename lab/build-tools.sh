@@ -158,7 +158,8 @@ build_kube() {
   for cmd in "${cmds[@]}"; do go get "k8s.io/kubernetes/cmd/$cmd@$KUBE_VERSION"; done
   for cmd in "${cmds[@]}"; do
     step="go build $cmd"
-    local t0=$(date +%s)
+    local t0
+    t0=$(date +%s)
     local minor=${KUBE_VERSION#v1.}; minor=${minor%%.*}
     local ld="-s -w"
     for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
