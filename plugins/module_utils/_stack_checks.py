@@ -186,13 +186,17 @@ def _deployment_text(deployment):
     return "%d/%d available" % (deployment["available_replicas"], deployment["replicas"])
 
 
+def _crash_looping(container):
+    """Waiting in a crash reason, or restarted and not ready again."""
+    if container["state"] == "waiting" and container["reason"] in CRASH_REASONS:
+        return True
+    return container["restart_count"] > 0 and not container["ready"] and bool(container["last_reason"])
+
+
 def _pod_blame(pod):
     """Which check owns a not-ready pod: crashloop, containers, or the Deployment's own check."""
-    for container in pod["containers"]:
-        if container["state"] == "waiting" and container["reason"] in CRASH_REASONS:
-            return "modelservers.crashloop"
-        if container["restart_count"] > 0 and not container["ready"] and container["last_reason"]:
-            return "modelservers.crashloop"
+    if any(_crash_looping(container) for container in pod["containers"]):
+        return "modelservers.crashloop"
     # A Running pod is the containers check's only when one of its containers is
     # not ready; all containers ready but the pod not Ready (a readiness gate, or
     # a kubelet that marked it so) stays with the Deployment's check.
@@ -946,21 +950,23 @@ def _required_containers(ctx, server):
     return required
 
 
-def check_containers(ctx):
-    cid = "modelservers.containers"
+def _each_model_server(ctx, cid, judge):
+    """One entry per model-server Deployment from judge(server, resource); blocked when there is none."""
     if not ctx.stack["model_servers"]:
         return [ctx.blocked(cid, _ref("Deployment", ctx.namespace, None), "modelservers.decode", "no model-server Deployment")]
-    entries = []
-    for server in ctx.stack["model_servers"]:
-        deployment = server["deployment"]
-        resource = _ref("Deployment", ctx.namespace, deployment["name"])
+    return [judge(server, _ref("Deployment", ctx.namespace, server["deployment"]["name"])) for server in ctx.stack["model_servers"]]
+
+
+def check_containers(ctx):
+    cid = "modelservers.containers"
+
+    def judge(server, resource):
         required = _required_containers(ctx, server)
-        declared = [c["name"] for c in deployment["containers"]]
+        declared = [c["name"] for c in server["deployment"]["containers"]]
         missing = [name for name in required if name not in declared]
         if missing:
-            entries.append(_entry(cid, "fail", resource, "the pod template has no %s container (has: %s)" % (", ".join(missing), ", ".join(declared)),
-                                  "the model container must be named vllm and the sidecar routing-proxy (llm-d-modelservice)"))
-            continue
+            return _entry(cid, "fail", resource, "the pod template has no %s container (has: %s)" % (", ".join(missing), ", ".join(declared)),
+                          "the model container must be named vllm and the sidecar routing-proxy (llm-d-modelservice)")
         problems = []
         crashing = []
         for pod in server["pods"]:
@@ -976,45 +982,38 @@ def check_containers(ctx):
         if problems:
             texts = ["%s/%s not ready (%s)" % problem for problem in problems]
             more = " (+%d more)" % (len(texts) - 5) if len(texts) > 5 else ""
-            entries.append(_entry(cid, "fail", resource, "; ".join(texts[:5]) + more,
-                                  "kubectl -n %s logs %s -c %s" % (ctx.namespace, problems[0][0], problems[0][1])))
-        elif crashing:
-            entries.append(ctx.blocked(cid, resource, "modelservers.crashloop", "containers not ready in %s" % ", ".join(sorted(set(crashing))[:3])))
-        elif not [p for p in server["pods"] if p["phase"] == "Running"]:
-            entries.append(ctx.blocked(cid, resource, ctx.root_failure(["modelservers.decode", "modelservers.prefill"], resource)
-                                       or ("modelservers." + server["role"]), "no running pod"))
-        else:
-            entries.append(_entry(cid, "pass", resource, "%s ready in all %d pods" % (", ".join(required), len(server["pods"]))))
-    return entries
+            return _entry(cid, "fail", resource, "; ".join(texts[:5]) + more,
+                          "kubectl -n %s logs %s -c %s" % (ctx.namespace, problems[0][0], problems[0][1]))
+        if crashing:
+            return ctx.blocked(cid, resource, "modelservers.crashloop", "containers not ready in %s" % ", ".join(sorted(set(crashing))[:3]))
+        if not [p for p in server["pods"] if p["phase"] == "Running"]:
+            return ctx.blocked(cid, resource, ctx.root_failure(["modelservers.decode", "modelservers.prefill"], resource)
+                               or ("modelservers." + server["role"]), "no running pod")
+        return _entry(cid, "pass", resource, "%s ready in all %d pods" % (", ".join(required), len(server["pods"])))
+
+    return _each_model_server(ctx, cid, judge)
 
 
 def check_crashloop(ctx):
     cid = "modelservers.crashloop"
-    if not ctx.stack["model_servers"]:
-        return [ctx.blocked(cid, _ref("Deployment", ctx.namespace, None), "modelservers.decode", "no model-server Deployment")]
-    entries = []
-    for server in ctx.stack["model_servers"]:
-        deployment = server["deployment"]
-        resource = _ref("Deployment", ctx.namespace, deployment["name"])
+
+    def judge(server, resource):
         found = []
         for pod in server["pods"]:
             for container in pod["containers"]:
-                crash = container["state"] == "waiting" and container["reason"] in CRASH_REASONS
-                restarting = container["restart_count"] > 0 and not container["ready"] and container["last_reason"]
-                if crash or restarting:
+                if _crash_looping(container):
                     text = "%s/%s %s, %d restarts" % (pod["name"], container["name"], container["reason"] or "restarting", container["restart_count"])
                     if container["last_reason"]:
                         text += ", last exit %s (%s)" % (container["last_exit_code"], container["last_reason"])
                     found.append((pod["name"], container["name"], text))
         if found:
-            first_pod, first_container = found[0][0], found[0][1]
-            entries.append(_entry(cid, "fail", resource, "; ".join(item[2] for item in found[:5]),
-                                  "kubectl -n %s logs %s -c %s --previous (model flags, GPU memory, HF token)"
-                                  % (ctx.namespace, first_pod, first_container)))
-            continue
+            return _entry(cid, "fail", resource, "; ".join(item[2] for item in found[:5]),
+                          "kubectl -n %s logs %s -c %s --previous (model flags, GPU memory, HF token)"
+                          % (ctx.namespace, found[0][0], found[0][1]))
         restarts = sum(c["restart_count"] for p in server["pods"] for c in p["containers"])
-        entries.append(_entry(cid, "pass", resource, "no container crash-looping (pods: %d, restarts: %d)" % (len(server["pods"]), restarts)))
-    return entries
+        return _entry(cid, "pass", resource, "no container crash-looping (pods: %d, restarts: %d)" % (len(server["pods"]), restarts))
+
+    return _each_model_server(ctx, cid, judge)
 
 
 def check_labels(ctx):
@@ -1046,21 +1045,18 @@ def check_model(ctx):
     wanted = ctx.expected.get("model")
     if not wanted:
         return [_entry(cid, "skip", _ref("Deployment", ctx.namespace, None), "expected.model is not set")]
-    if not ctx.stack["model_servers"]:
-        return [ctx.blocked(cid, _ref("Deployment", ctx.namespace, None), "modelservers.decode", "no model-server Deployment")]
-    entries = []
-    for server in ctx.stack["model_servers"]:
+
+    def judge(server, resource):
         deployment = server["deployment"]
-        resource = _ref("Deployment", ctx.namespace, deployment["name"])
         names = served_model_names(deployment)
         if not any(c["name"] == "vllm" for c in deployment["containers"]):
-            entries.append(ctx.blocked(cid, resource, "modelservers.containers", "no vllm container"))
-        elif wanted in names:
-            entries.append(_entry(cid, "pass", resource, "vllm serves %s" % wanted))
-        else:
-            entries.append(_entry(cid, "fail", resource, "vllm serves %s, expected %s" % (", ".join(names) or "an unknown model", wanted),
-                                  "set modelArtifacts.name (served model name) in the ms-%s values to %s" % (_rn(ctx), wanted)))
-    return entries
+            return ctx.blocked(cid, resource, "modelservers.containers", "no vllm container")
+        if wanted in names:
+            return _entry(cid, "pass", resource, "vllm serves %s" % wanted)
+        return _entry(cid, "fail", resource, "vllm serves %s, expected %s" % (", ".join(names) or "an unknown model", wanted),
+                      "set modelArtifacts.name (served model name) in the ms-%s values to %s" % (_rn(ctx), wanted))
+
+    return _each_model_server(ctx, cid, judge)
 
 
 # ---------------------------------------------------------------- releases, storage, OpenShift
