@@ -6,11 +6,13 @@ and stops it at the end only when this session started it.
 """
 import os
 import re
+import socket
 import subprocess
 import time
 import uuid
 
 import pytest
+import requests
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAB_SH = os.path.join(REPO, "lab", "lab.sh")
@@ -145,3 +147,63 @@ def pinned_versions_fixture():
 def make_lab_fixture():
     """`make_lab(dir)`: a Lab handle for a private lab (start it with .lab_sh("up"))."""
     return Lab
+
+
+def free_local_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PortForward:
+    """`kubectl port-forward <target> <local>:<remote>` in the background, as a user would run it."""
+
+    def __init__(self, lab, namespace, target, remote_port):
+        self.port = free_local_port()
+        self.process = subprocess.Popen(
+            ["kubectl", "-n", namespace, "port-forward", target, "%d:%d" % (self.port, remote_port)],
+            env=lab.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        line = self.process.stdout.readline()
+        if not line.startswith("Forwarding from"):
+            self.close()
+            pytest.fail("kubectl port-forward %s %d failed: %s" % (target, remote_port, line))
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def get(self, path, **kwargs):
+        return requests.get(self.url(path), timeout=kwargs.pop("timeout", 30), **kwargs)
+
+    def post(self, path, body, **kwargs):
+        return requests.post(self.url(path), json=body, timeout=kwargs.pop("timeout", 30), **kwargs)
+
+    def close(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process.stdout.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+@pytest.fixture
+def port_forward(lab):
+    """port_forward(namespace, target, remote_port) -> PortForward, stopped after the test."""
+    opened = []
+
+    def open_forward(namespace, target, remote_port):
+        forward = PortForward(lab, namespace, target, remote_port)
+        opened.append(forward)
+        return forward
+
+    yield open_forward
+    for forward in opened:
+        forward.close()

@@ -11,12 +11,10 @@ it, and its traces must match what the gateway answered.
 """
 import json
 import os
-import socket
 import subprocess
 import uuid
 
 import pytest
-import requests
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
@@ -66,39 +64,6 @@ schedulingProfiles:
 # --log-http logs every request (and every /metrics scrape: noise to drop);
 # --enable-request-id-headers makes the simulator use the x-request-id it is sent
 SIM_ARGS = ["--model", "fake-model", "--port", "8200", "--log-http", "--enable-request-id-headers"]
-
-
-def free_local_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Gateway:
-    """`kubectl port-forward svc/<gateway>-istio <local>:80`, as a user would."""
-
-    def __init__(self, lab, namespace, service):
-        self.port = free_local_port()
-        self.process = subprocess.Popen(
-            ["kubectl", "-n", namespace, "port-forward", "svc/" + service, "%d:80" % self.port],
-            env=lab.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        line = self.process.stdout.readline()
-        if not line.startswith("Forwarding from"):
-            self.close()
-            pytest.fail("kubectl port-forward svc/%s failed: %s" % (service, line))
-
-    def post(self, path, body, request_id):
-        return requests.post("http://127.0.0.1:%d%s" % (self.port, path), json=body, timeout=30,
-                             headers={"x-request-id": request_id})
-
-    def close(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process.stdout.close()
 
 
 @pytest.fixture(name="crds", scope="module")
@@ -240,7 +205,7 @@ def run_playbook(lab, extra_vars, check=False, expect_rc=0):
 
 
 def test_diagnose_playbook_traces_requests_sent_through_the_gateway(lab, api_client, namespace, gateway_class,
-                                                                    wait_until, tmp_path):
+                                                                    wait_until, tmp_path, port_forward):
     core, custom = client.CoreV1Api(api_client), client.CustomObjectsApi(api_client)
     create_stack(api_client, namespace, gateway_class)
 
@@ -257,7 +222,7 @@ def test_diagnose_playbook_traces_requests_sent_through_the_gateway(lab, api_cli
                    "the model server's PortForward for %s" % pod.metadata.name)
     wait_until(lambda: kwok_object(custom, "logs", namespace, epp.metadata.name), 90, "the EPP pod's Logs object")
 
-    gateway = Gateway(lab, namespace, GATEWAY + "-istio")
+    gateway = port_forward(namespace, "svc/" + GATEWAY + "-istio", 80)
     sent = {}
     try:
         # the simulators see a new stack within a few seconds; warm up until it answers
@@ -267,7 +232,7 @@ def test_diagnose_playbook_traces_requests_sent_through_the_gateway(lab, api_cli
                    60, "a first 200 through the gateway")
 
         def send(request_id, body):
-            sent[request_id] = gateway.post("/v1/completions", body, request_id)
+            sent[request_id] = gateway.post("/v1/completions", body, headers={"x-request-id": request_id})
             return sent[request_id]
 
         # short prompts stay on a decode pod; long ones are scheduled prefill + decode

@@ -12,8 +12,6 @@ gateway gives.
 import concurrent.futures
 import json
 import os
-import socket
-import subprocess
 import time
 import uuid
 
@@ -81,44 +79,6 @@ schedulingProfiles:
   - pluginRef: max-score-picker
 """
 SHARED_PREFIX = "You are the llm-d lab assistant. Answer briefly and precisely, citing the docs. " * 4
-
-
-def free_local_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Gateway:
-    """`kubectl port-forward svc/<gateway>-istio <local>:80`, as a user would."""
-
-    def __init__(self, lab, namespace, service):
-        self.port = free_local_port()
-        self.process = subprocess.Popen(
-            ["kubectl", "-n", namespace, "port-forward", "svc/" + service, "%d:80" % self.port],
-            env=lab.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        line = self.process.stdout.readline()
-        if not line.startswith("Forwarding from"):
-            self.close()
-            pytest.fail("kubectl port-forward svc/%s failed: %s" % (service, line))
-
-    def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
-
-    def get(self, path):
-        return requests.get(self.url(path), timeout=30)
-
-    def post(self, path, body, **kwargs):
-        return requests.post(self.url(path), json=body, timeout=30, **kwargs)
-
-    def close(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process.stdout.close()
 
 
 def completion(prompt, max_tokens=5, **extra):
@@ -281,7 +241,7 @@ def answer_of(gateway, wait_until, predicate, what, body=None, path="/v1/complet
     return wait_until(attempt, timeout, what)[0]
 
 
-def test_requests_through_the_simulated_gateway(lab, api_client, namespace, gateway_class, wait_until):
+def test_requests_through_the_simulated_gateway(lab, api_client, namespace, gateway_class, wait_until, port_forward):
     core, apps, custom = client.CoreV1Api(api_client), client.AppsV1Api(api_client), client.CustomObjectsApi(api_client)
     create_stack(api_client, namespace, gateway_class)
 
@@ -301,7 +261,7 @@ def test_requests_through_the_simulated_gateway(lab, api_client, namespace, gate
     (epp_pod,) = wait_until(lambda: pods(core, namespace, "inferencepool=" + EPP), 60, "the EPP pod")
     wait_until(lambda: kwok_object(custom, "logs", namespace, epp_pod.metadata.name), 60, "the EPP pod's Logs object")
 
-    gateway = Gateway(lab, namespace, GATEWAY + "-istio")
+    gateway = port_forward(namespace, "svc/" + GATEWAY + "-istio", 80)
     try:
         # /v1/models goes straight to a pod
         models = answer_of(gateway, wait_until, lambda r: r.status_code == 200, "GET /v1/models = 200",
@@ -420,7 +380,7 @@ def epp_records(lab, namespace, pod_name):
     return [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
 
 
-def test_prefill_decode_and_concurrent_load(lab, api_client, namespace, gateway_class, wait_until):
+def test_prefill_decode_and_concurrent_load(lab, api_client, namespace, gateway_class, wait_until, port_forward):
     """P/D: the EPP picks a decode pod and a prefill pod and sets
     x-prefiller-host-port; concurrent requests spread by in-flight count."""
     core, custom = client.CoreV1Api(api_client), client.CustomObjectsApi(api_client)
@@ -438,7 +398,7 @@ def test_prefill_decode_and_concurrent_load(lab, api_client, namespace, gateway_
                    "the PortForward of %s" % pod.metadata.name)
     decode_names = {p.metadata.name for p in decode}
 
-    gateway = Gateway(lab, namespace, GATEWAY + "-istio")
+    gateway = port_forward(namespace, "svc/" + GATEWAY + "-istio", 80)
     try:
         answer = answer_of(gateway, wait_until, lambda r: r.status_code == 200, "a P/D completion",
                            body=completion("Explain prefill/decode disaggregation. " * 5))

@@ -2,7 +2,6 @@
 model-server simulator behind kubectl port-forward and kubectl logs."""
 import json
 import os
-import socket
 import subprocess
 import textwrap
 import time
@@ -15,12 +14,6 @@ from kubernetes.client.exceptions import ApiException
 pytestmark = pytest.mark.lab
 
 GPU = "nvidia.com/gpu"
-
-
-def free_local_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def simulator_state(lab_dir):
@@ -39,42 +32,6 @@ def pid_alive(pid):
     except (OSError, IndexError):
         return False
     return state not in ("Z", "X")
-
-
-class PortForward:
-    """`kubectl port-forward` in the background, stopped on exit."""
-
-    def __init__(self, lab, target, namespace, remote_port):
-        self.local_port = free_local_port()
-        self.process = subprocess.Popen(
-            ["kubectl", "-n", namespace, "port-forward", target, "%d:%d" % (self.local_port, remote_port)],
-            env=lab.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        line = self.process.stdout.readline()
-        if not line.startswith("Forwarding from"):
-            self.close()
-            pytest.fail("kubectl port-forward %s %d failed: %s%s" % (
-                target, remote_port, line, self.process.stdout.read()))
-
-    def get(self, path):
-        return requests.get("http://127.0.0.1:%d%s" % (self.local_port, path), timeout=10)
-
-    def post(self, path, body):
-        return requests.post("http://127.0.0.1:%d%s" % (self.local_port, path), json=body, timeout=10)
-
-    def close(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process.stdout.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def test_version_reports_the_pinned_kubernetes(api_client, pinned_versions):
@@ -166,7 +123,7 @@ def test_helm_install_wait_succeeds(lab, namespace, tmp_path):
     assert json.loads(status.stdout)["info"]["status"] == "deployed"
 
 
-def test_vllm_pod_gets_a_simulator_behind_port_forward_and_logs(lab, api_client, namespace, wait_until):
+def test_vllm_pod_gets_a_simulator_behind_port_forward_and_logs(lab, api_client, namespace, wait_until, port_forward):
     core = client.CoreV1Api(api_client)
     custom = client.CustomObjectsApi(api_client)
     labels = {"app": "sim-smoke"}
@@ -199,7 +156,7 @@ def test_vllm_pod_gets_a_simulator_behind_port_forward_and_logs(lab, api_client,
     assert statuses == {"vllm": True, "routing-proxy": True}
 
     for target, port in (("pod/sim-smoke", 8200), ("pod/sim-smoke", 8000), ("svc/sim-smoke", 80)):
-        with PortForward(lab, target, namespace, port) as forward:
+        with port_forward(namespace, target, port) as forward:
             response = wait_until(lambda: _models(forward), 20, "/v1/models through %s:%d" % (target, port))
             assert [m["id"] for m in response.json()["data"]] == ["smoke"]
             completion = forward.post("/v1/completions", {"model": "smoke", "prompt": "hello lab", "max_tokens": 5})
