@@ -121,7 +121,7 @@ def test_ansible_builder_create_writes_every_pin_and_a_working_bundle(tmp_path):
     local = {"collections": [entry for entry in requirements["collections"] if entry.get("type") == "file"]}
     (build / "local.yml").write_text(yaml.safe_dump(local))
     result = subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "-r", "local.yml",
-                             "--no-deps", "-p", str(tmp_path / "installed")],
+                             "--no-deps", "--force", "-p", str(tmp_path / "installed")],
                             cwd=build, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     manifest = tmp_path / "installed" / "ansible_collections" / "llmd" / "stack" / "MANIFEST.json"
