@@ -228,7 +228,7 @@ def test_diagnose_playbook_traces_requests_sent_through_the_gateway(lab, api_cli
         # the simulators see a new stack within a few seconds; warm up until it answers
         warmups = iter(range(1000))
         wait_until(lambda: gateway.post("/v1/completions", {"model": "fake-model", "prompt": "warm up"},
-                                        "diag-warmup-%d" % next(warmups)).status_code == 200,
+                                        headers={"x-request-id": "diag-warmup-%d" % next(warmups)}).status_code == 200,
                    60, "a first 200 through the gateway")
 
         def send(request_id, body):
