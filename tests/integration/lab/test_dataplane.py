@@ -306,8 +306,7 @@ def test_requests_through_the_simulated_gateway(lab, api_client, namespace, gate
             400, "inference error: BadRequest - prompt not found in request")
 
         # kubectl logs of the EPP pod shows its JSON lines for those requests
-        logs = lab.kubectl("-n", namespace, "logs", epp_pod.metadata.name, "-c", "epp").stdout
-        records = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+        records = epp_records(lab, namespace, epp_pod.metadata.name)
         messages = [r["msg"] for r in records]
         for expected in ("LLM request assembled", "Running scorer", "Got pod scores", "After running picker plugin",
                          "Request handled", "Response generated", "Failed to process request"):
@@ -400,11 +399,24 @@ def test_prefill_decode_and_concurrent_load(lab, api_client, namespace, gateway_
 
     gateway = port_forward(namespace, "svc/" + GATEWAY + "-istio", 80)
     try:
-        answer = answer_of(gateway, wait_until, lambda r: r.status_code == 200, "a P/D completion",
-                           body=completion("Explain prefill/decode disaggregation. " * 5))
+        # Early attempts may be scheduled and then fail while the pods' port
+        # forwards settle, so each attempt gets its own request id and a
+        # prompt no earlier attempt left in the prefix cache.
+        request_ids = []
+
+        def pd_attempt():
+            request_ids.append(uuid.uuid4().hex)
+            response = gateway.post(
+                "/v1/completions",
+                completion(request_ids[-1] + " Explain prefill/decode disaggregation. " * 5),
+                headers={"x-request-id": request_ids[-1]})
+            return [response] if response.status_code == 200 else None
+
+        (answer,) = wait_until(pd_attempt, 30, "a P/D completion")
         assert answer.headers["x-inference-pod"] in decode_names
         assert answer.headers["x-went-into-resp-headers"] == "true"
-        records = epp_records(lab, namespace, epp_pod.metadata.name)
+        records = [r for r in epp_records(lab, namespace, epp_pod.metadata.name)
+                   if r.get("x-request-id") == request_ids[-1]]
         messages = [r["msg"] for r in records]
         assert "Scheduling to separate prefill and decode workers" in messages
         (header,) = [r for r in records if r["msg"] == "Prefill header set"]
