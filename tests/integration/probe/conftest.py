@@ -294,16 +294,7 @@ def probe():
     """Run llmd_inference_probe in-process with args; return its result dict."""
     from ansible_collections.llmd.stack.plugins.modules import llmd_inference_probe as module
 
-    try:
-        from ansible.module_utils.testing import patch_module_args
-    except ImportError:  # ansible-core < 2.19
-        from unittest import mock
-        from ansible.module_utils import basic
-
-        @contextlib.contextmanager
-        def patch_module_args(args):
-            with mock.patch.object(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()):
-                yield
+    from module_args import patch_module_args
 
     def run(**args):
         out = io.StringIO()

@@ -7,23 +7,13 @@ import json
 
 import pytest
 
-from ansible.module_utils import basic
 
 from ansible_collections.llmd.stack.plugins.module_utils import _portforward as pf
 from ansible_collections.llmd.stack.plugins.module_utils import _probe_core as core
 from ansible_collections.llmd.stack.plugins.module_utils import _probe_http as http
 from ansible_collections.llmd.stack.plugins.modules import llmd_inference_probe as module
 
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core < 2.19
-    from contextlib import contextmanager
-    from unittest import mock
-
-    @contextmanager
-    def patch_module_args(args):
-        with mock.patch.object(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()):
-            yield
+from module_args import patch_module_args
 
 
 def run(args, capsys):

@@ -6,20 +6,10 @@ import shutil
 
 import pytest
 
-from ansible.module_utils import basic
 
 from ansible_collections.llmd.stack.plugins.modules import llmd_log_analyze as module
 
-try:
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # ansible-core < 2.19
-    from contextlib import contextmanager
-    from unittest import mock
-
-    @contextmanager
-    def patch_module_args(args):
-        with mock.patch.object(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()):
-            yield
+from module_args import patch_module_args
 
 FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "fixtures", "logs")
 PD1 = "ms-pd-llm-d-modelservice-decode-6d9b8c7f5-a1b2c"

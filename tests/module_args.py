@@ -1,0 +1,18 @@
+"""patch_module_args for every ansible-core the tests run on (the helper
+arrived in ansible.module_utils.testing with 2.19)."""
+import json
+
+try:
+    from ansible.module_utils.testing import patch_module_args
+except ImportError:  # ansible-core < 2.19
+    from contextlib import contextmanager
+    from unittest import mock
+
+    from ansible.module_utils import basic
+
+    @contextmanager
+    def patch_module_args(args):
+        with mock.patch.object(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()):
+            yield
+
+__all__ = ["patch_module_args"]
