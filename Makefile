@@ -18,7 +18,7 @@ LAB_DIR ?= $(if $(LLMD_LAB_DIR),$(LLMD_LAB_DIR),$(CURDIR)/.lab)
 IN_LAB := source $(LAB_DIR)/env &&
 COLLECTION_LINK := .collections/ansible_collections/llmd/stack
 
-.PHONY: help setup lab-tools lab-up lab-down lab-status test test-unit test-integration molecule lint sanity docs gates ee-context demo clean
+.PHONY: help setup lab-tools guidellm lab-up lab-down lab-status test test-unit test-integration molecule lint sanity docs gates ee-context demo clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ $(COLLECTION_LINK):
 lab-tools: ## build the lab's Go tools into ~/.cache/llmd-lab (only what is missing)
 	bash lab/build-tools.sh
 
+guidellm: ## install guidellm (local-mode benchmarks) into ~/.cache/llmd-lab (only when missing)
+	PYTHON=$(PYTHON) bash lab/guidellm/install.sh
+
 lab-up: setup lab-tools ## start the local lab (no-op when it already runs)
 	bash lab/lab.sh up
 
@@ -50,7 +53,7 @@ lab-status: ## say what the lab runs
 test-unit: setup ## pure unit tests (no cluster)
 	$(BIN)/pytest tests/unit
 
-test-integration: setup lab-tools ## tests against the local lab (started and stopped as needed)
+test-integration: setup lab-tools guidellm ## tests against the local lab (started and stopped as needed)
 	$(BIN)/pytest tests/integration
 
 molecule: setup lab-up ## the molecule scenarios on the lab (extensions/molecule; also part of test-integration)
@@ -59,7 +62,7 @@ molecule: setup lab-up ## the molecule scenarios on the lab (extensions/molecule
 lint: setup ## ansible-lint (production profile), yamllint and shellcheck
 	$(BIN)/ansible-lint
 	$(BIN)/yamllint -s .
-	$(BIN)/shellcheck -S warning lab/*.sh tests/sanity/run.sh tools/*.sh .ci/run
+	$(BIN)/shellcheck -S warning lab/*.sh lab/guidellm/*.sh tests/sanity/run.sh tools/*.sh .ci/run
 
 sanity: setup ## ansible-test sanity
 	bash tests/sanity/run.sh
