@@ -53,9 +53,18 @@ def version_text(version):
     return ".".join(str(part) for part in version)
 
 
+INT_KEYS = ("prompt_tokens", "output_tokens", "turns", "max_seconds", "max_requests", "sample_requests")
+
+
 def settings_with_defaults(settings):
+    """The defaults overlaid with the given settings; whole numbers given as
+    text (ansible-core < 2.19 templates `{{ x | int }}` in a dict to '256') become ints."""
     merged = dict(DEFAULTS)
     merged.update(dict((key, value) for key, value in (settings or {}).items() if value is not None))
+    for key in INT_KEYS:
+        value = merged[key]
+        if isinstance(value, str) and re.match(r"^\s*\d+\s*$", value):
+            merged[key] = int(value)
     return merged
 
 
@@ -89,13 +98,19 @@ def validate(settings, version):
         errors.append("profile %s takes no rate; set rate to [] (got %s)" % (s["profile"], rates))
     elif s["profile"] == "concurrent" and any(r != int(r) for r in rates):
         errors.append("concurrent streams must be whole numbers (got %s)" % rates)
+    elif s["profile"] == "sweep" and len(rates) > 1:
+        errors.append("a sweep takes one rate, the number of benchmarks (got %s)" % rates)
     for key in ("prompt_tokens", "output_tokens", "turns"):
         if not _positive_int(s[key]):
             errors.append("%s must be a positive whole number (got %r)" % (key, s[key]))
-    for key in ("max_seconds", "max_requests", "sample_requests"):
+    for key in ("max_seconds", "max_requests"):
         if not _positive_int(s[key]) and s[key] != 0:
             errors.append("%s must be 0 (no limit) or a positive whole number (got %r)" % (key, s[key]))
-    if s["max_seconds"] == 0 and s["max_requests"] == 0 and s["profile"] != "sweep":
+    if not _positive_int(s["sample_requests"]) and s["sample_requests"] != 0:
+        errors.append("sample_requests must be 0 (keep none) or a positive whole number (got %r)"
+                      % (s["sample_requests"],))
+    if s["max_seconds"] == 0 and s["max_requests"] == 0:
+        # synthetic data never runs out, so neither does the benchmark
         errors.append("set max_seconds or max_requests: without either a %s benchmark never ends" % s["profile"])
     if version is not None and (0, 3, 0) <= version < (0, 6, 0) and _positive_int(s["turns"]) and s["turns"] > 1:
         errors.append("multi-turn (turns=%s) needs guidellm 0.6 or newer; this is %s"
@@ -130,8 +145,12 @@ def guidellm_command(settings, version):
     if s["max_requests"]:
         argv += ["--max-requests", str(s["max_requests"])]
     argv += ["--output-sampling" if legacy else "--sample-requests", str(s["sample_requests"])]
-    # no live progress table: it is noise in pod logs and Ansible output
-    argv += ["--output-path", report, "--disable-progress" if legacy else "--disable-console-interactive"]
+    if legacy:
+        argv += ["--output-path", report, "--disable-progress"]
+    else:
+        # not --output-path: the image sets GUIDELLM_OUTPUT_DIR, which 0.6
+        # refuses to combine with it
+        argv += ["--output-dir", s["output_dir"], "--outputs", REPORT_FILE, "--disable-console-interactive"]
     return {"argv": argv, "env": env, "report": report}
 
 
@@ -171,3 +190,35 @@ def _positive_int(value):
 
 def _number_text(number):
     return str(int(number)) if number == int(number) else repr(float(number))
+
+
+# container waiting reasons that do not go away by waiting
+STUCK_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError",
+                 "CreateContainerError", "CrashLoopBackOff")
+
+
+def pod_stuck_reasons(pods, all_states=False):
+    """Why benchmark pods will not finish successfully: stuck container waits
+    and failed containers. With all_states, a description of every pod's
+    state (phase, why it is not scheduled) even when nothing is stuck."""
+    reasons = []
+    for pod in pods or []:
+        name = (pod.get("metadata") or {}).get("name", "?")
+        status = pod.get("status") or {}
+        found = []
+        for container in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
+            state = container.get("state") or {}
+            waiting, terminated = state.get("waiting") or {}, state.get("terminated") or {}
+            if waiting.get("reason") in STUCK_REASONS:
+                found.append("container %s: %s: %s" % (container.get("name"), waiting["reason"],
+                                                       waiting.get("message", "")))
+            elif terminated and terminated.get("exitCode", 0) != 0:
+                found.append("container %s exited %s (%s)" % (container.get("name"), terminated.get("exitCode"),
+                                                             terminated.get("reason", "")))
+        if all_states:
+            found.insert(0, "phase %s" % status.get("phase", "unknown"))
+            for condition in status.get("conditions") or []:
+                if condition.get("type") == "PodScheduled" and condition.get("status") == "False":
+                    found.append("not scheduled: %s" % condition.get("message", condition.get("reason", "")))
+        reasons.extend("%s: %s" % (name, text.rstrip(": ")) for text in found)
+    return reasons

@@ -179,6 +179,11 @@ target:
   returned: always
   type: dict
   sample: {url: "http://127.0.0.1:40123", port_forward: {namespace: ns, pod: gw-0, remote_port: 80, local_port: 40123}}
+rc:
+  description: guidellm's exit code.
+  returned: when guidellm exited with an error
+  type: int
+  sample: 1
 output_tail:
   description: The last lines guidellm printed.
   returned: when guidellm ran
@@ -189,15 +194,13 @@ output_tail:
 import copy
 import os
 import re
-import signal
-import subprocess
-import time
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 from ansible_collections.llmd.stack.plugins.module_utils import _benchmark as bench
 from ansible_collections.llmd.stack.plugins.module_utils import _portforward as pf
+from ansible_collections.llmd.stack.plugins.module_utils._process import run_with_deadline, tail
 
 SETTING_KEYS = ("model", "processor", "request_type", "profile", "rate", "prompt_tokens", "output_tokens",
                 "turns", "max_seconds", "max_requests", "sample_requests")
@@ -215,13 +218,13 @@ def argument_spec():
         )),
         guidellm_path=dict(type="path"),
         guidellm_version=dict(type="str"),
-        model=dict(type="str", default=""),
-        processor=dict(type="str", default=""),
+        model=dict(type="str"),
+        processor=dict(type="str"),
         request_type=dict(type="str", choices=["completions", "chat"], default="completions"),
         profile=dict(type="str", choices=list(bench.PROFILES), default="concurrent"),
         rate=dict(type="list", elements="raw", default=[4]),
-        prompt_tokens=dict(type="int", default=256),
-        output_tokens=dict(type="int", default=128),
+        prompt_tokens=dict(type="int", default=256, no_log=False),
+        output_tokens=dict(type="int", default=128, no_log=False),
         turns=dict(type="int", default=1),
         max_seconds=dict(type="int", default=60),
         max_requests=dict(type="int", default=0),
@@ -242,33 +245,6 @@ def detect_version(module, executable):
     return match.group(1)
 
 
-def tail(path, count=TAIL_LINES):
-    with open(path, errors="replace") as handle:
-        return [line.rstrip("\n") for line in handle.readlines()[-count:]]
-
-
-def run_guidellm(argv, env, output_dir, timeout):
-    """Run guidellm with its output in guidellm.log; (rc or None on timeout, seconds, log path)."""
-    log_path = os.path.join(output_dir, "guidellm.log")
-    started = time.monotonic()
-    with open(log_path, "w") as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=output_dir, env=env,
-                                   start_new_session=True)
-        try:
-            rc = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            rc = None
-        finally:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    os.killpg(process.pid, signal.SIGKILL)
-                    process.wait()
-    return rc, round(time.monotonic() - started, 1), log_path
-
-
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
@@ -285,8 +261,8 @@ def main():
     version = bench.parse_version(version_string)
     settings = dict((key, params[key]) for key in SETTING_KEYS)
     settings["output_dir"] = params["output_dir"]
-    # a stand-in target for validation and check mode; the real one may be a forward
-    settings["target"] = params["url"] or "http://127.0.0.1:0"
+    # a stand-in target for validation and check mode: a forward's port is only known once it runs
+    settings["target"] = params["url"] or "http://127.0.0.1:FORWARDED_PORT"
     errors = bench.validate(settings, version)
     if errors:
         module.fail_json(msg="; ".join(errors))
@@ -317,7 +293,8 @@ def main():
         env.update(dict((str(k), str(v)) for k, v in params["environment"].items()))
         if not os.path.isdir(params["output_dir"]):
             os.makedirs(params["output_dir"])
-        rc, elapsed, log_path = run_guidellm(argv, env, params["output_dir"], params["timeout"])
+        log_path = os.path.join(params["output_dir"], "guidellm.log")
+        rc, elapsed = run_with_deadline(argv, env, params["output_dir"], log_path, params["timeout"])
     except pf.PortForwardError as err:
         module.fail_json(msg="port_forward: %s" % err, target=target)
     finally:
@@ -325,7 +302,7 @@ def main():
             forwarder.close()
 
     result = dict(changed=True, cmd=argv, version=version_string, report=command["report"], log=log_path,
-                  elapsed_s=elapsed, target=target, output_tail=tail(log_path))
+                  elapsed_s=elapsed, target=target, output_tail=tail(log_path, TAIL_LINES))
     if rc is None:
         module.fail_json(msg="guidellm did not finish within %d s and was stopped; its last lines:\n%s"
                          % (params["timeout"], "\n".join(result["output_tail"])), **result)

@@ -81,6 +81,11 @@ comparison:
   description: The comparison table in Markdown.
   returned: always
   type: str
+skipped:
+  description: Runs left out because their report could not be read (each also gives a warning).
+  returned: always
+  type: list
+  elements: str
 files:
   description: Paths of the files written or kept (none in check mode).
   returned: always
@@ -100,6 +105,7 @@ RUN_INFO = "run.json"
 
 
 def run_names(module, results_dir, wanted):
+    """The runs to summarize: the ones asked for (each must hold a report), else every one found."""
     if not os.path.isdir(results_dir):
         module.fail_json(msg="results_dir %s does not exist" % results_dir)
     if wanted:
@@ -114,12 +120,12 @@ def run_names(module, results_dir, wanted):
     return names
 
 
-def load_json(module, path):
+def load_json(path):
     try:
         with open(path) as handle:
             return json.load(handle)
     except ValueError as err:
-        module.fail_json(msg="%s is not JSON: %s" % (path, err))
+        raise ValueError("%s is not JSON: %s" % (path, err))
 
 
 def write_if_changed(path, text, check_mode):
@@ -134,25 +140,42 @@ def write_if_changed(path, text, check_mode):
     return True
 
 
+def read_run(results_dir, name):
+    """The run's summary; ValueError naming the file when it cannot be read."""
+    run_dir = os.path.join(results_dir, name)
+    info_path = os.path.join(run_dir, RUN_INFO)
+    info = load_json(info_path) if os.path.isfile(info_path) else {}
+    report_path = os.path.join(run_dir, REPORT)
+    try:
+        return report.summarize_report(load_json(report_path), name=info.get("name") or name,
+                                       preset=info.get("preset", ""))
+    except report.ReportError as err:
+        raise ValueError("%s: %s" % (report_path, err))
+
+
 def main():
     module = AnsibleModule(argument_spec=dict(
         results_dir=dict(type="path", required=True),
         runs=dict(type="list", elements="str", default=[]),
     ), supports_check_mode=True)
     results_dir = module.params["results_dir"]
-    summaries, outputs = [], []
+    summaries, outputs, skipped = [], [], []
     for name in run_names(module, results_dir, module.params["runs"]):
-        run_dir = os.path.join(results_dir, name)
-        info_path = os.path.join(run_dir, RUN_INFO)
-        info = load_json(module, info_path) if os.path.isfile(info_path) else {}
         try:
-            summary = report.summarize_report(load_json(module, os.path.join(run_dir, REPORT)),
-                                              name=info.get("name") or name, preset=info.get("preset", ""))
-        except report.ReportError as err:
-            module.fail_json(msg="%s: %s" % (os.path.join(run_dir, REPORT), err))
+            summary = read_run(results_dir, name)
+        except ValueError as err:
+            # a run asked for must be readable; one broken old run must not block the others
+            if module.params["runs"]:
+                module.fail_json(msg=str(err))
+            module.warn("skipped run %s: %s" % (name, err))
+            skipped.append(name)
+            continue
         summaries.append(summary)
+        run_dir = os.path.join(results_dir, name)
         outputs.append((os.path.join(run_dir, "summary.json"), json.dumps(summary, indent=2, sort_keys=True) + "\n"))
         outputs.append((os.path.join(run_dir, "summary.md"), report.summary_markdown(summary)))
+    if not summaries:
+        module.fail_json(msg="no readable run under %s (skipped: %s)" % (results_dir, ", ".join(skipped)))
     comparison = report.comparison_markdown(summaries)
     outputs.append((os.path.join(results_dir, "comparison.md"), comparison))
     outputs.append((os.path.join(results_dir, "comparison.json"),
@@ -162,7 +185,7 @@ def main():
     for path, text in outputs:
         changed = write_if_changed(path, text, module.check_mode) or changed
     lines = ["%s: %s" % (summary["name"], line) for summary in summaries for line in report.summary_lines(summary)]
-    module.exit_json(changed=changed, summaries=summaries, lines=lines, comparison=comparison,
+    module.exit_json(changed=changed, summaries=summaries, lines=lines, comparison=comparison, skipped=skipped,
                      files=[] if module.check_mode else [path for path, _text in outputs])
 
 

@@ -102,8 +102,9 @@ def test_a_job_that_never_starts_times_out_and_is_deleted(stack, run_playbook, l
                                              benchmark_resources={"requests": {"cpu": "500"}}))
     assert run.rc != 0
     assert "did not finish within 12 s" in run.output, run.tail()
+    assert "phase Pending" in run.output and "not scheduled: 0/" in run.output and "Insufficient cpu" in run.output
     assert "Last lines of guidellm:" in run.output
-    assert "FAILED - RETRYING: [localhost]: in_cluster | Wait for the Job to finish" in run.output
+    assert "FAILED - RETRYING: [localhost]: in_cluster | Wait for the benchmark pod to finish" in run.output
     assert_nothing_left(lab, stack["namespace"])
 
 
@@ -115,6 +116,30 @@ def test_a_job_without_a_report_fails_clearly_and_is_deleted(stack, run_playbook
     assert "completed but its report could not be read: no logs found for container" in run.output, run.tail()
     assert "Traceback" not in run.output.split("Fail with the cause")[-1]
     assert_nothing_left(lab, stack["namespace"])
+
+
+def test_a_kept_job_blocks_a_second_run_of_the_same_name(stack, run_playbook, lab, tmp_path):
+    common = dict(stack["vars"], benchmark_dry_run=False, benchmark_poll_interval=2, benchmark_keep_job=True,
+                  benchmark_job_name="guidellm-kept", benchmark_results_dir=str(tmp_path))
+    try:
+        first = run_playbook("benchmark.yml", common)
+        assert first.rc != 0 and jobs(lab, stack["namespace"]) == ["job.batch/guidellm-kept"]
+        second = run_playbook("benchmark.yml", common)
+        assert second.rc != 0
+        assert "Job %s/guidellm-kept already exists (a kept or running benchmark)" % stack["namespace"] in second.output
+    finally:
+        lab.kubectl("-n", stack["namespace"], "delete", "job", "guidellm-kept", "--cascade=foreground", "--wait")
+    assert_nothing_left(lab, stack["namespace"])
+
+
+@pytest.mark.parametrize("preset, job_prefix", [
+    ("A very long preset name that goes on and on", "guidellm-a-very-long-preset-name-that-g-"),
+    ("!!!", "guidellm-run-"),
+])
+def test_odd_presets_still_give_a_valid_unique_job_name(stack, run_playbook, preset, job_prefix):
+    run = run_playbook("benchmark.yml", dict(stack["vars"], benchmark_preset=preset))
+    assert run.rc == 0, run.tail()
+    assert "accepted Job %s/%s2" % (stack["namespace"], job_prefix) in run.output
 
 
 def assert_nothing_left(lab, namespace):
@@ -162,6 +187,17 @@ def test_local_mode_failure_shows_guidellm_output_and_leaves_nothing_running(sta
     assert "guidellm exited 1; its last lines:" in run.output
     assert "ConnectError" in run.output
     assert guidellm_processes(guidellm["bin"]) == []
+
+
+def test_local_dry_run_shows_the_command_and_runs_nothing(stack, run_playbook, guidellm, tmp_path):
+    run = run_playbook("benchmark.yml", dict(stack["vars"], benchmark_mode="local", benchmark_dry_run=True,
+                                             benchmark_guidellm_path=guidellm["bin"], benchmark_results_dir=str(tmp_path)))
+    assert run.rc == 0, run.tail()
+    output = " ".join(run.output.split())
+    assert "Dry run, guidellm not started: %s benchmark run --target http://127.0.0.1:FORWARDED_PORT" % (
+        guidellm["bin"]) in output
+    assert "--rate-type concurrent" in output
+    assert os.listdir(str(tmp_path)) == []
 
 
 def test_local_mode_without_guidellm_says_how_to_install_it(stack, run_playbook, tmp_path):

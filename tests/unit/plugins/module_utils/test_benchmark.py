@@ -3,7 +3,7 @@ import pytest
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.llmd.stack.plugins.filter.guidellm import guidellm_command as command_filter
+from ansible_collections.llmd.stack.plugins.filter.benchmark import guidellm_command as command_filter
 from ansible_collections.llmd.stack.plugins.module_utils import _benchmark as bench
 
 TARGET = "http://gw.ns.svc.cluster.local:80"
@@ -35,7 +35,9 @@ def test_v06_command_uses_profile_request_type_and_multi_turn_data():
     assert option(argv, "--data") == "prompt_tokens=256,output_tokens=128,turns=3"
     assert option(argv, "--max-seconds") == "120" and "--max-requests" not in argv
     assert option(argv, "--sample-requests") == "20"
-    assert option(argv, "--output-path") == "/results/benchmarks.json" == result["report"]
+    # not --output-path: guidellm 0.6 refuses it next to the image's GUIDELLM_OUTPUT_DIR
+    assert option(argv, "--output-dir") == "/results" and option(argv, "--outputs") == "benchmarks.json"
+    assert "--output-path" not in argv and result["report"] == "/results/benchmarks.json"
     assert "--disable-console-interactive" in argv and "--rate-type" not in argv
     assert result["env"] == {}
 
@@ -50,7 +52,7 @@ def test_v03_command_uses_rate_type_and_the_route_variable():
     assert option(argv, "--rate") == "1.5,3"
     assert option(argv, "--max-requests") == "100" and "--max-seconds" not in argv
     assert option(argv, "--output-sampling") == "20" and "--disable-progress" in argv
-    assert result["report"] == "/tmp/run/benchmarks.json"
+    assert option(argv, "--output-path") == "/tmp/run/benchmarks.json" == result["report"]
 
 
 def test_completions_is_the_default_and_model_and_processor_are_optional():
@@ -77,6 +79,11 @@ def test_profiles_without_a_rate_send_none():
     ({"target": TARGET, "prompt_tokens": 0}, (0, 6, 1), "prompt_tokens must be a positive whole number"),
     ({"target": TARGET, "max_seconds": -5}, (0, 6, 1), "max_seconds must be 0 (no limit)"),
     ({"target": TARGET, "max_seconds": 0}, (0, 6, 1), "without either a concurrent benchmark never ends"),
+    ({"target": TARGET, "profile": "sweep", "rate": [5], "max_seconds": 0}, (0, 6, 1),
+     "without either a sweep benchmark never ends"),
+    ({"target": TARGET, "profile": "sweep", "rate": [5, 10]}, (0, 6, 1), "a sweep takes one rate"),
+    ({"target": TARGET, "sample_requests": -1}, (0, 6, 1), "sample_requests must be 0 (keep none)"),
+    ({"target": TARGET, "prompt_tokens": "many"}, (0, 6, 1), "prompt_tokens must be a positive whole number"),
     ({"target": TARGET, "turns": 3}, (0, 5, 4), "multi-turn (turns=3) needs guidellm 0.6 or newer; this is 0.5.4"),
     ({"target": TARGET}, (0, 7, 4), "guidellm 0.7.4 replaced 'guidellm benchmark'"),
     ({"target": TARGET}, (0, 2, 1), "older than 0.3"),
@@ -89,7 +96,15 @@ def test_validation_names_each_problem(settings, version, message):
 
 def test_valid_settings_have_no_errors():
     assert bench.validate({"target": TARGET, "turns": 2, "request_type": "chat"}, (0, 6, 1)) == []
-    assert bench.validate({"target": TARGET, "profile": "sweep", "rate": [5], "max_seconds": 0}, (0, 3, 1)) == []
+    assert bench.validate({"target": TARGET, "profile": "sweep", "rate": [5], "max_requests": 50}, (0, 3, 1)) == []
+
+
+def test_whole_numbers_given_as_text_are_accepted():
+    # ansible-core < 2.19 templates "{{ x | int }}" inside a dict to text
+    settings = {"target": TARGET, "prompt_tokens": "256", "max_seconds": "30", "turns": "1"}
+    assert bench.validate(settings, (0, 6, 1)) == []
+    argv = bench.guidellm_command(settings, (0, 6, 1))["argv"]
+    assert option(argv, "--max-seconds") == "30" and option(argv, "--data").startswith("prompt_tokens=256,")
 
 
 def test_rate_list_accepts_numbers_strings_and_lists():
@@ -109,3 +124,34 @@ def test_the_filter_builds_from_an_image_reference_and_raises_with_every_problem
     assert "version is unknown" in text and "target is empty" in text and "profile 'burst'" in text
     with pytest.raises(AnsibleFilterError, match="settings must be a dict"):
         command_filter(["not", "a", "dict"], "0.6.1")
+
+
+def pod(name="gl-1", phase="Pending", init=None, main=None, conditions=None):
+    return {"metadata": {"name": name}, "status": {"phase": phase, "initContainerStatuses": init or [],
+                                                   "containerStatuses": main or [], "conditions": conditions or []}}
+
+
+def test_stuck_pods_are_named_with_the_reason():
+    pull = pod(init=[{"name": "guidellm", "state": {"waiting": {"reason": "ImagePullBackOff",
+                                                               "message": "Back-off pulling image"}}}])
+    secret = pod("gl-2", init=[{"name": "guidellm", "state": {"waiting": {"reason": "CreateContainerConfigError",
+                                                                          "message": 'secret "hf" not found'}}}])
+    crashed = pod("gl-3", phase="Failed", init=[{"name": "guidellm", "state": {"terminated": {"exitCode": 1,
+                                                                                          "reason": "Error"}}}])
+    assert bench.pod_stuck_reasons([pull, secret, crashed]) == [
+        "gl-1: container guidellm: ImagePullBackOff: Back-off pulling image",
+        'gl-2: container guidellm: CreateContainerConfigError: secret "hf" not found',
+        "gl-3: container guidellm exited 1 (Error)"]
+
+
+def test_pods_that_only_wait_are_not_stuck_but_described_with_all_states():
+    pending = pod(conditions=[{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                               "message": "0/2 nodes are available: 2 Insufficient cpu."}])
+    creating = pod("gl-2", phase="Pending", init=[{"name": "guidellm",
+                                                   "state": {"waiting": {"reason": "ContainerCreating"}}}])
+    done = pod("gl-3", phase="Succeeded", init=[{"name": "guidellm", "state": {"terminated": {"exitCode": 0}}}])
+    assert bench.pod_stuck_reasons([pending, creating, done]) == []
+    assert bench.pod_stuck_reasons([pending, done], all_states=True) == [
+        "gl-1: phase Pending", "gl-1: not scheduled: 0/2 nodes are available: 2 Insufficient cpu.",
+        "gl-3: phase Succeeded"]
+    assert bench.pod_stuck_reasons([]) == [] and bench.pod_stuck_reasons(None) == []

@@ -78,8 +78,8 @@ def test_comparison_puts_runs_side_by_side_with_ratios_to_the_first(v03, v06):
     a = report.summarize_report(v03, name="a", preset="load-aware")
     b = report.summarize_report(v06, name="b", preset="prefix-cache")
     rows = report.comparison_rows([a, b])
-    assert [(r["run"], r["strategy"]) for r in rows] == [("a", "synchronous"), ("a", "concurrent@4"),
-                                                          ("b", "concurrent@4")]
+    expected = [("a", "synchronous"), ("a", "concurrent@4"), ("b", "concurrent@4")]
+    assert [(r["run"], r["strategy"]) for r in rows] == expected
     table = report.comparison_markdown([a, b])
     lines = table.splitlines()
     assert lines[0] == "# guidellm runs compared"

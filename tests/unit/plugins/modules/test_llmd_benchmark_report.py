@@ -73,13 +73,25 @@ def test_missing_runs_fail_clearly(results, capsys, args, message):
     assert out["failed"] is True and message in out["msg"]
 
 
-def test_a_broken_report_names_the_file(results, capsys):
+def test_a_broken_run_asked_for_fails_naming_the_file(results, capsys):
     (results / "b-2" / "benchmarks.json").write_text("{not json")
-    out = run({"results_dir": str(results)}, capsys)
+    out = run({"results_dir": str(results), "runs": ["b-2"]}, capsys)
     assert out["failed"] is True and "b-2/benchmarks.json is not JSON" in out["msg"]
     (results / "b-2" / "benchmarks.json").write_text(json.dumps({"benchmarks": []}))
-    out = run({"results_dir": str(results)}, capsys)
+    out = run({"results_dir": str(results), "runs": ["a-1", "b-2"]}, capsys)
     assert "b-2/benchmarks.json: the guidellm report holds no benchmark" in out["msg"]
+
+
+def test_a_broken_old_run_is_skipped_with_a_warning(results, capsys, monkeypatch):
+    warnings = []
+    monkeypatch.setattr(module.AnsibleModule, "warn", lambda self, text: warnings.append(text))
+    (results / "b-2" / "benchmarks.json").write_text("{not json")
+    out = run({"results_dir": str(results)}, capsys)
+    assert [s["name"] for s in out["summaries"]] == ["a-1"] and out["skipped"] == ["b-2"]
+    assert len(warnings) == 1 and "skipped run b-2" in warnings[0] and "is not JSON" in warnings[0]
+    (results / "a-1" / "benchmarks.json").write_text("[]")
+    out = run({"results_dir": str(results)}, capsys)
+    assert out["failed"] is True and "no readable run under" in out["msg"] and "a-1, b-2" in out["msg"]
 
 
 def test_an_empty_results_dir_fails(tmp_path, capsys):

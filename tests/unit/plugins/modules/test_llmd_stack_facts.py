@@ -1,6 +1,5 @@
 """The llmd_stack_facts module end to end, in-process, against the fake API."""
 
-import json
 import os
 import re
 import sys

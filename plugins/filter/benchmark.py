@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, llmd.stack maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The guidellm command line of a benchmark, for templates (the Job of the benchmark role)."""
+"""Filters of the benchmark role: the guidellm command line and why a benchmark pod is stuck."""
 
 from ansible.errors import AnsibleFilterError
 
@@ -19,6 +19,13 @@ def guidellm_command(settings, version):
     return bench.guidellm_command(settings, parsed)
 
 
+def pod_stuck_reasons(pods, all_states=False):
+    """Reasons the benchmark pods will not succeed (or, with all_states, every pod's state)."""
+    if not isinstance(pods, list):
+        raise AnsibleFilterError("pod_stuck_reasons: expected a list of pods, got %s" % type(pods).__name__)
+    return bench.pod_stuck_reasons(pods, all_states=all_states)
+
+
 class FilterModule(object):
     def filters(self):
-        return {"guidellm_command": guidellm_command}
+        return {"guidellm_command": guidellm_command, "pod_stuck_reasons": pod_stuck_reasons}
