@@ -213,8 +213,8 @@ def pod_stuck_reasons(pods, all_states=False):
                 found.append("container %s: %s: %s" % (container.get("name"), waiting["reason"],
                                                        waiting.get("message", "")))
             elif terminated and terminated.get("exitCode", 0) != 0:
-                found.append("container %s exited %s (%s)" % (container.get("name"), terminated.get("exitCode"),
-                                                             terminated.get("reason", "")))
+                found.append("container %s exited %s (%s)"
+                             % (container.get("name"), terminated.get("exitCode"), terminated.get("reason", "")))
         if all_states:
             found.insert(0, "phase %s" % status.get("phase", "unknown"))
             for condition in status.get("conditions") or []:

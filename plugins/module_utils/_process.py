@@ -1,53 +1,76 @@
 # This file is for internal use by the llmd.stack collection only.
-"""Run a long command with a deadline, its output in a file.
+"""Run a long command with a deadline through AnsibleModule.run_command.
 
-AnsibleModule.run_command has no timeout and keeps the whole output in
-memory; a benchmark runs for minutes and starts worker processes, so it runs
-in its own session and the whole process group is stopped at the deadline.
+run_command has no timeout, and a benchmark runs for minutes and starts
+worker processes. So the command is started as the leader of a new process
+group (a one-line Python shim calls setsid, then execs it), a timer stops
+the whole group at the deadline, and whatever of the group outlives the
+leader is stopped afterwards too.
 """
 
 import os
 import signal
-import subprocess
+import sys
+import threading
 import time
 
 GRACE_SECONDS = 10
+GROUP_LEADER_SHIM = "import os, sys; os.setsid(); os.execvp(sys.argv[1], sys.argv[1:])"
 
 
-def run_with_deadline(argv, env, cwd, log_path, timeout):
-    """(exit code or None when stopped at the deadline, seconds taken)."""
-    started = time.monotonic()
+def run_with_deadline(module, argv, env, cwd, log_path, timeout):
+    """(exit code, or None when stopped at the deadline; seconds taken).
+    stdout then stderr go to log_path."""
+    state = {"pid": None, "timed_out": False, "timer": None}
+
+    def at_deadline():
+        state["timed_out"] = True
+        stop_group(state["pid"])
+
+    def started(process):
+        state["pid"] = process.pid
+        state["timer"] = threading.Timer(timeout, at_deadline)
+        state["timer"].daemon = True
+        state["timer"].start()
+
+    began = time.monotonic()
+    try:
+        rc, out, err = module.run_command([sys.executable, "-c", GROUP_LEADER_SHIM] + list(argv), cwd=cwd,
+                                          environ_update=env, before_communicate_callback=started)
+    finally:
+        if state["timer"] is not None:
+            state["timer"].cancel()
+        if state["pid"] is not None:
+            stop_group(state["pid"])
     with open(log_path, "w") as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env,
-                                   start_new_session=True)
-        try:
-            rc = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            rc = None
-        finally:
-            _stop_group(process)
-    return rc, round(time.monotonic() - started, 1)
+        log.write(out)
+        if err:
+            log.write(("" if not out or out.endswith("\n") else "\n") + err)
+    return (None if state["timed_out"] else rc), round(time.monotonic() - began, 1)
 
 
-def _stop_group(process):
-    """SIGTERM, then SIGKILL, to whatever of the group still runs (workers too)."""
+def stop_group(pgid):
+    """SIGTERM, then SIGKILL, to whatever of the process group still runs."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
+        if not _signal_group(pgid, sig):
             return
-        try:
-            process.wait(timeout=GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            continue
-        # the leader is gone; give its workers the same grace
         deadline = time.monotonic() + GRACE_SECONDS
         while time.monotonic() < deadline:
-            try:
-                os.killpg(process.pid, 0)
-            except ProcessLookupError:
+            if not _signal_group(pgid, 0):
                 return
             time.sleep(0.2)
+
+
+def _signal_group(pgid, sig):
+    """False when no process of the group is left."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        # the group id was reused by someone else's processes: not ours to stop
+        return False
+    return True
 
 
 def tail(path, count):

@@ -288,13 +288,12 @@ def main():
         settings["target"] = target["url"]
         command = bench.guidellm_command(settings, version)
         argv = [executable] + command["argv"][1:]
-        env = dict(os.environ)
-        env.update(command["env"])
+        env = dict(command["env"])
         env.update(dict((str(k), str(v)) for k, v in params["environment"].items()))
         if not os.path.isdir(params["output_dir"]):
             os.makedirs(params["output_dir"])
         log_path = os.path.join(params["output_dir"], "guidellm.log")
-        rc, elapsed = run_with_deadline(argv, env, params["output_dir"], log_path, params["timeout"])
+        rc, elapsed = run_with_deadline(module, argv, env, params["output_dir"], log_path, params["timeout"])
     except pf.PortForwardError as err:
         module.fail_json(msg="port_forward: %s" % err, target=target)
     finally:

@@ -132,12 +132,13 @@ def pod(name="gl-1", phase="Pending", init=None, main=None, conditions=None):
 
 
 def test_stuck_pods_are_named_with_the_reason():
-    pull = pod(init=[{"name": "guidellm", "state": {"waiting": {"reason": "ImagePullBackOff",
-                                                               "message": "Back-off pulling image"}}}])
-    secret = pod("gl-2", init=[{"name": "guidellm", "state": {"waiting": {"reason": "CreateContainerConfigError",
-                                                                          "message": 'secret "hf" not found'}}}])
-    crashed = pod("gl-3", phase="Failed", init=[{"name": "guidellm", "state": {"terminated": {"exitCode": 1,
-                                                                                          "reason": "Error"}}}])
+    def guidellm(state):
+        return [{"name": "guidellm", "state": state}]
+
+    pull = pod(init=guidellm({"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}}))
+    secret = pod("gl-2", init=guidellm({"waiting": {"reason": "CreateContainerConfigError",
+                                                    "message": 'secret "hf" not found'}}))
+    crashed = pod("gl-3", phase="Failed", init=guidellm({"terminated": {"exitCode": 1, "reason": "Error"}}))
     assert bench.pod_stuck_reasons([pull, secret, crashed]) == [
         "gl-1: container guidellm: ImagePullBackOff: Back-off pulling image",
         'gl-2: container guidellm: CreateContainerConfigError: secret "hf" not found',
