@@ -14,11 +14,11 @@ looks in each known place:
 import math
 
 PERCENTILES = ("p50", "p95", "p99")
-# summary key: (guidellm metric, scale to the summary's unit)
+# summary key: guidellm metric (guidellm's units: ms, ms, seconds)
 LATENCIES = {
-    "ttft_ms": ("time_to_first_token_ms", 1.0),
-    "itl_ms": ("inter_token_latency_ms", 1.0),
-    "latency_s": ("request_latency", 1.0),
+    "ttft_ms": "time_to_first_token_ms",
+    "itl_ms": "inter_token_latency_ms",
+    "latency_s": "request_latency",
 }
 RATES = {
     "output_tokens_per_s": "output_tokens_per_second",
@@ -58,11 +58,11 @@ def summarize_benchmark(benchmark, index=0):
         "requests": totals,
         "error_rate": _round(totals["errored"] / float(totals["total"]), 4) if totals["total"] else 0.0,
     }
-    for key, (metric, scale) in LATENCIES.items():
+    for key, metric in LATENCIES.items():
         distribution = _successful(metrics, metric)
         percentiles = distribution.get("percentiles") or {}
-        summary[key] = dict((p, _round(_scaled(percentiles.get(p), scale))) for p in PERCENTILES)
-        summary[key]["mean"] = _round(_scaled(distribution.get("mean"), scale))
+        summary[key] = dict((p, _round(percentiles.get(p))) for p in PERCENTILES)
+        summary[key]["mean"] = _round(distribution.get("mean"))
     for key, metric in RATES.items():
         summary[key] = _round(_successful(metrics, metric).get("mean"))
     return summary
@@ -88,10 +88,9 @@ def comparison_rows(summaries):
     return rows
 
 
-def comparison_markdown(summaries, title="guidellm runs compared"):
-    """A Markdown table: each run's benchmarks side by side, plus the ratio of
-    TTFT p50 and output tokens/s to the first run's benchmark of the same strategy."""
-    rows = comparison_rows(summaries)
+def comparison_markdown(rows, title="guidellm runs compared"):
+    """A Markdown table of comparison_rows(): each run's benchmarks side by side, plus
+    the ratio of TTFT p50 and output tokens/s to the first run's benchmark of the same strategy."""
     baseline = {}
     for row in rows:
         baseline.setdefault(row["strategy"], row)
@@ -116,7 +115,7 @@ def comparison_markdown(summaries, title="guidellm runs compared"):
 
 def summary_markdown(summary):
     """One run's summary for people (the comparison table of a single run)."""
-    return comparison_markdown([summary], title="guidellm run %s" % summary["name"])
+    return comparison_markdown(comparison_rows([summary]), title="guidellm run %s" % summary["name"])
 
 
 def summary_lines(summary):
@@ -158,10 +157,6 @@ def _successful(metrics, name):
     if not isinstance(metric, dict):
         return {}
     return metric.get("successful") or {}
-
-
-def _scaled(value, scale):
-    return None if value is None else value * scale
 
 
 def _round(value, digits=3):

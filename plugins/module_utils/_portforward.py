@@ -24,6 +24,8 @@ except ImportError:
     HAS_KUBERNETES = False
     KUBERNETES_IMPORT_ERROR = traceback.format_exc()
 
+from ansible.module_utils.basic import missing_required_lib
+
 from ansible_collections.llmd.stack.plugins.module_utils._probe_core import port_number
 
 PIPE_BUFFER = 65536
@@ -144,6 +146,20 @@ def resolve(api, namespace, service=None, pod=None, port=None):
     if error:
         raise PortForwardError(error)
     return plan
+
+
+def open_forward(module, auth, namespace, service=None, pod=None, port=None):
+    """Resolve the target and start forwarding: (PortForwarder, plan with local_port).
+    Fails the module when the kubernetes library is missing; raises
+    PortForwardError when the target cannot be reached. The caller closes it."""
+    if not HAS_KUBERNETES:
+        module.fail_json(msg=missing_required_lib("kubernetes", reason="for port_forward"),
+                         exception=KUBERNETES_IMPORT_ERROR)
+    api = core_api(auth)
+    plan = resolve(api, namespace, service=service, pod=pod, port=port)
+    forwarder = PortForwarder(api, plan["namespace"], plan["pod"], plan["remote_port"])
+    plan["local_port"] = forwarder.start()
+    return forwarder, plan
 
 
 def _read(method, what, *args, **kwargs):

@@ -434,6 +434,7 @@ def normalize_pod(obj):
             statuses[cstatus["name"]] = cstatus
     conditions = conditions_map(status.get("conditions"))
     pod_ready = condition_true(conditions, "Ready")
+    ready_condition = _d(conditions.get("Ready"))
     containers = []
     for container in spec_summary["containers"]:
         cstatus = statuses.get(container["name"])
@@ -470,7 +471,7 @@ def normalize_pod(obj):
         "labels": _str_map(meta.get("labels")),
         "phase": _s(status.get("phase")) or "Unknown",
         "ready": pod_ready,
-        "ready_reason": _s(_d(conditions.get("Ready")).get("reason")) or _s(_d(conditions.get("Ready")).get("message")),
+        "ready_reason": _s(ready_condition.get("reason")) or _s(ready_condition.get("message")),
         "deleting": bool(meta.get("deletionTimestamp")),
         "node": _s(_d(obj.get("spec")).get("nodeName")),
         "ip": _s(status.get("podIP")),

@@ -195,7 +195,7 @@ import copy
 import os
 import re
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 from ansible_collections.llmd.stack.plugins.module_utils import _benchmark as bench
@@ -275,15 +275,10 @@ def main():
     forwarder = None
     try:
         if params["port_forward"]:
-            if not pf.HAS_KUBERNETES:
-                module.fail_json(msg=missing_required_lib("kubernetes", reason="for port_forward"),
-                                 exception=pf.KUBERNETES_IMPORT_ERROR)
             forward = params["port_forward"]
             auth = dict((key, params[key]) for key in AUTH_ARG_SPEC if params.get(key) is not None)
-            api = pf.core_api(auth)
-            plan = pf.resolve(api, forward["namespace"], service=forward["service"], port=forward["port"])
-            forwarder = pf.PortForwarder(api, plan["namespace"], plan["pod"], plan["remote_port"])
-            plan["local_port"] = forwarder.start()
+            forwarder, plan = pf.open_forward(module, auth, forward["namespace"], service=forward["service"],
+                                              port=forward["port"])
             target = {"url": "http://127.0.0.1:%d" % plan["local_port"], "port_forward": plan}
         settings["target"] = target["url"]
         command = bench.guidellm_command(settings, version)

@@ -99,6 +99,7 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.llmd.stack.plugins.module_utils import _benchmark_report as report
+from ansible_collections.llmd.stack.plugins.module_utils._files import write_if_changed
 
 REPORT = "benchmarks.json"
 RUN_INFO = "run.json"
@@ -126,18 +127,6 @@ def load_json(path):
             return json.load(handle)
     except ValueError as err:
         raise ValueError("%s is not JSON: %s" % (path, err))
-
-
-def write_if_changed(path, text, check_mode):
-    """True when the file is (or would be) written because its content differs."""
-    if os.path.isfile(path):
-        with open(path) as handle:
-            if handle.read() == text:
-                return False
-    if not check_mode:
-        with open(path, "w") as handle:
-            handle.write(text)
-    return True
 
 
 def read_run(results_dir, name):
@@ -176,14 +165,14 @@ def main():
         outputs.append((os.path.join(run_dir, "summary.md"), report.summary_markdown(summary)))
     if not summaries:
         module.fail_json(msg="no readable run under %s (skipped: %s)" % (results_dir, ", ".join(skipped)))
-    comparison = report.comparison_markdown(summaries)
+    rows = report.comparison_rows(summaries)
+    comparison = report.comparison_markdown(rows)
     outputs.append((os.path.join(results_dir, "comparison.md"), comparison))
-    outputs.append((os.path.join(results_dir, "comparison.json"),
-                    json.dumps(report.comparison_rows(summaries), indent=2, sort_keys=True) + "\n"))
+    outputs.append((os.path.join(results_dir, "comparison.json"), json.dumps(rows, indent=2, sort_keys=True) + "\n"))
 
     changed = False
     for path, text in outputs:
-        changed = write_if_changed(path, text, module.check_mode) or changed
+        changed = write_if_changed(module, path, text) or changed
     lines = ["%s: %s" % (summary["name"], line) for summary in summaries for line in report.summary_lines(summary)]
     module.exit_json(changed=changed, summaries=summaries, lines=lines, comparison=comparison, skipped=skipped,
                      files=[] if module.check_mode else [path for path, _text in outputs])

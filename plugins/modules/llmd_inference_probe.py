@@ -471,7 +471,7 @@ target:
 
 import copy
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.kubernetes.core.plugins.module_utils.args_common import AUTH_ARG_SPEC
 from ansible_collections.llmd.stack.plugins.module_utils import _probe_core as core
@@ -583,14 +583,9 @@ def main():
     forwarder = None
     try:
         if forward:
-            if not pf.HAS_KUBERNETES:
-                module.fail_json(msg=missing_required_lib("kubernetes", reason="for port_forward"),
-                                 exception=pf.KUBERNETES_IMPORT_ERROR)
-            api = pf.core_api(kube_auth(params))
-            plan = pf.resolve(api, forward["namespace"], service=forward.get("service"), pod=forward.get("pod"),
-                              port=forward["port"])
-            forwarder = pf.PortForwarder(api, plan["namespace"], plan["pod"], plan["remote_port"])
-            plan["local_port"] = forwarder.start()
+            forwarder, plan = pf.open_forward(module, kube_auth(params), forward["namespace"],
+                                              service=forward.get("service"), pod=forward.get("pod"),
+                                              port=forward["port"])
             base_url = "%s://127.0.0.1:%d" % (forward.get("scheme") or "http", plan["local_port"])
             target["port_forward"] = plan
         target["url"] = base_url

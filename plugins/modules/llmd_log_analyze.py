@@ -251,11 +251,11 @@ filtered_dir:
 
 import json
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.common.text.converters import to_bytes, to_native
+from ansible.module_utils.common.text.converters import to_native
 
+from ansible_collections.llmd.stack.plugins.module_utils._files import write_if_changed
 from ansible_collections.llmd.stack.plugins.module_utils._log_analyze import (
     DEFAULT_NOISE_PATTERNS,
     POD_ROLES,
@@ -311,25 +311,6 @@ def _pods_from(module, src):
     return result
 
 
-def _write(module, path, content):
-    """Write content to path unless it is already there. Returns True when it changed."""
-    data = to_bytes(content)
-    if os.path.exists(path):
-        with open(path, "rb") as handle:
-            if handle.read() == data:
-                return False
-    if module.check_mode:
-        return True
-    directory = os.path.dirname(path)
-    if not os.path.isdir(directory):
-        os.makedirs(directory)
-    handle, tmp_path = tempfile.mkstemp(dir=directory, prefix=".llmd-")
-    with os.fdopen(handle, "wb") as tmp:
-        tmp.write(data)
-    module.atomic_move(tmp_path, path)
-    return True
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -374,9 +355,9 @@ def main():
     changed = False
     try:
         for item in result["filtered"]:
-            changed |= _write(module, os.path.join(filtered_dir, item["pod"], item["container"] + ".log"), item["text"])
-        changed |= _write(module, traces_path, json.dumps(report, indent=2, sort_keys=True) + "\n")
-        changed |= _write(module, summary_path, render_summary(result, module.params["title"]))
+            changed |= write_if_changed(module, os.path.join(filtered_dir, item["pod"], item["container"] + ".log"), item["text"])
+        changed |= write_if_changed(module, traces_path, json.dumps(report, indent=2, sort_keys=True) + "\n")
+        changed |= write_if_changed(module, summary_path, render_summary(result, module.params["title"]))
     except (IOError, OSError) as exc:
         module.fail_json(msg="dest: cannot write the results under %s: %s" % (dest, to_native(exc)))
 

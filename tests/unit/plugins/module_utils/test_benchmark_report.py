@@ -80,7 +80,7 @@ def test_comparison_puts_runs_side_by_side_with_ratios_to_the_first(v03, v06):
     rows = report.comparison_rows([a, b])
     expected = [("a", "synchronous"), ("a", "concurrent@4"), ("b", "concurrent@4")]
     assert [(r["run"], r["strategy"]) for r in rows] == expected
-    table = report.comparison_markdown([a, b])
+    table = report.comparison_markdown(rows)
     lines = table.splitlines()
     assert lines[0] == "# guidellm runs compared"
     row_b = [line for line in lines if line.startswith("| b |")][0]
