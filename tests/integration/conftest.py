@@ -14,6 +14,8 @@ import uuid
 import pytest
 import requests
 
+from processes import stop_process
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LAB_SH = os.path.join(REPO, "lab", "lab.sh")
 LAB_UP_TIMEOUT = 600
@@ -178,13 +180,7 @@ class PortForward:
         return requests.post(self.url(path), json=body, timeout=kwargs.pop("timeout", 30), **kwargs)
 
     def close(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process.stdout.close()
 
     def __enter__(self):

@@ -1,4 +1,5 @@
 """Run the collection's playbooks against the lab, as a user would."""
+import contextlib
 import json
 import os
 import re
@@ -47,3 +48,20 @@ def run_playbook(lab, tmp_path_factory):
         return PlaybookRun(completed)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def deploy_stack(run_playbook):
+    """deploy_stack(prefix, postfix): a context manager that deploys a stack into
+    a fresh namespace `<prefix>-xxxxx`, yields (extra vars, the deploy run) and
+    removes it, namespace included, with cleanup.yml."""
+    @contextlib.contextmanager
+    def deployed(prefix, postfix):
+        extra = {"stack_namespace": "%s-%s" % (prefix, uuid.uuid4().hex[:5]), "stack_release_postfix": postfix}
+        deploy = run_playbook("deploy.yml", extra)
+        assert deploy.rc == 0, deploy.tail()
+        yield extra, deploy
+        cleanup = run_playbook("cleanup.yml", dict(extra, cleanup_namespace=True))
+        assert cleanup.rc == 0, cleanup.tail()
+
+    return deployed

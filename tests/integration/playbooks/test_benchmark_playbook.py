@@ -12,7 +12,6 @@ import glob
 import json
 import os
 import subprocess
-import uuid
 
 import pytest
 
@@ -22,14 +21,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 
 
 @pytest.fixture(scope="module")
-def stack(run_playbook):
-    name = "t-bench-%s" % uuid.uuid4().hex[:5]
-    extra = {"stack_namespace": name, "stack_release_postfix": "b"}
-    deploy = run_playbook("deploy.yml", extra)
-    assert deploy.rc == 0, deploy.tail()
-    yield {"namespace": name, "vars": {"benchmark_namespace": name, "benchmark_release_postfix": "b"}}
-    cleanup = run_playbook("cleanup.yml", dict(extra, cleanup_namespace=True))
-    assert cleanup.rc == 0, cleanup.tail()
+def stack(deploy_stack):
+    with deploy_stack("t-bench", "b") as (extra, _deploy):
+        name = extra["stack_namespace"]
+        yield {"namespace": name, "vars": {"benchmark_namespace": name, "benchmark_release_postfix": "b"}}
 
 
 @pytest.fixture(scope="module")

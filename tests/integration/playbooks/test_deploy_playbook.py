@@ -7,7 +7,6 @@ run in file order.
 """
 import json
 import subprocess
-import uuid
 
 import pytest
 
@@ -21,14 +20,9 @@ KINDS = [
 
 
 @pytest.fixture(scope="module")
-def stack(run_playbook):
-    name = "t-deploy-%s" % uuid.uuid4().hex[:5]
-    extra = {"stack_namespace": name, "stack_release_postfix": "t"}
-    first = run_playbook("deploy.yml", extra)
-    assert first.rc == 0, first.tail()
-    yield {"vars": extra, "namespace": name, "first": first}
-    cleanup = run_playbook("cleanup.yml", dict(extra, cleanup_namespace=True))
-    assert cleanup.rc == 0, cleanup.tail()
+def stack(deploy_stack):
+    with deploy_stack("t-deploy", "t") as (extra, first):
+        yield {"vars": extra, "namespace": extra["stack_namespace"], "first": first}
 
 
 def resource_versions(dynamic_client, namespace):

@@ -7,7 +7,6 @@ repaired before the next test, by deploy.yml where it reapplies what was broken.
 import glob
 import json
 import os
-import uuid
 
 import pytest
 
@@ -15,16 +14,12 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def stack(run_playbook, tmp_path_factory):
-    name = "t-verify-%s" % uuid.uuid4().hex[:5]
-    extra = {"stack_namespace": name, "stack_release_postfix": "v"}
-    deploy = run_playbook("deploy.yml", extra)
-    assert deploy.rc == 0, deploy.tail()
-    reports = tmp_path_factory.mktemp("reports")
-    yield {"deploy_vars": extra, "namespace": name, "reports": str(reports),
-           "verify_vars": dict(extra, verify_report_dir=str(reports), verify_probe_deadline=10, verify_burst_requests=4)}
-    cleanup = run_playbook("cleanup.yml", dict(extra, cleanup_namespace=True))
-    assert cleanup.rc == 0, cleanup.tail()
+def stack(deploy_stack, tmp_path_factory):
+    with deploy_stack("t-verify", "v") as (extra, _deploy):
+        reports = tmp_path_factory.mktemp("reports")
+        yield {"deploy_vars": extra, "namespace": extra["stack_namespace"], "reports": str(reports),
+               "verify_vars": dict(extra, verify_report_dir=str(reports), verify_probe_deadline=10,
+                                   verify_burst_requests=4)}
 
 
 def latest_report(reports):

@@ -12,7 +12,6 @@
 """
 import contextlib
 import datetime
-import io
 import ipaddress
 import itertools
 import json
@@ -26,6 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+
+from processes import stop_process
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 SIM_START_TIMEOUT = 20
@@ -76,13 +77,7 @@ class Sim(object):
                 timeout, " ".join(self.command), log.read()[-2000:]))
 
     def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
 
 
 @pytest.fixture(scope="session")
@@ -294,14 +289,10 @@ def probe():
     """Run llmd_inference_probe in-process with args; return its result dict."""
     from ansible_collections.llmd.stack.plugins.modules import llmd_inference_probe as module
 
-    from module_args import patch_module_args
+    from module_args import run_module
 
     def run(**args):
-        out = io.StringIO()
-        with patch_module_args(args), contextlib.redirect_stdout(out):
-            with pytest.raises(SystemExit):
-                module.main()
-        return json.loads(out.getvalue())
+        return run_module(module.main, args)
 
     return run
 

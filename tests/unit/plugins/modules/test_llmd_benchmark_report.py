@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from module_args import patch_module_args
+from module_args import run_module
 
 from ansible_collections.llmd.stack.plugins.modules import llmd_benchmark_report as module
 
@@ -14,11 +14,8 @@ FIXTURES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.
                         "fixtures", "guidellm")
 
 
-def run(args, capsys):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            module.main()
-    return json.loads(capsys.readouterr().out)
+def run(args):
+    return run_module(module.main, args)
 
 
 @pytest.fixture(name="results")
@@ -32,8 +29,8 @@ def fixture_results(tmp_path):
     return tmp_path
 
 
-def test_summarizes_every_run_and_compares_them(results, capsys):
-    out = run({"results_dir": str(results)}, capsys)
+def test_summarizes_every_run_and_compares_them(results):
+    out = run({"results_dir": str(results)})
     assert out["changed"] is True
     assert [s["name"] for s in out["summaries"]] == ["a-1", "b-2"]
     assert [s["preset"] for s in out["summaries"]] == ["load-aware", ""]
@@ -45,22 +42,22 @@ def test_summarizes_every_run_and_compares_them(results, capsys):
     assert len(json.loads((results / "comparison.json").read_text())) == 3
 
 
-def test_second_call_changes_nothing(results, capsys):
-    run({"results_dir": str(results)}, capsys)
+def test_second_call_changes_nothing(results):
+    run({"results_dir": str(results)})
     stamps = dict((p, os.path.getmtime(str(p))) for p in results.rglob("summary.*"))
-    again = run({"results_dir": str(results)}, capsys)
+    again = run({"results_dir": str(results)})
     assert again["changed"] is False
     assert stamps == dict((p, os.path.getmtime(str(p))) for p in results.rglob("summary.*"))
 
 
-def test_check_mode_writes_nothing(results, capsys):
-    out = run({"results_dir": str(results), "_ansible_check_mode": True}, capsys)
+def test_check_mode_writes_nothing(results):
+    out = run({"results_dir": str(results), "_ansible_check_mode": True})
     assert out["changed"] is True and out["files"] == []
     assert not (results / "comparison.md").exists()
 
 
-def test_runs_picks_and_orders(results, capsys):
-    out = run({"results_dir": str(results), "runs": ["b-2", "a-1"]}, capsys)
+def test_runs_picks_and_orders(results):
+    out = run({"results_dir": str(results), "runs": ["b-2", "a-1"]})
     assert [s["name"] for s in out["summaries"]] == ["b-2", "a-1"]
 
 
@@ -68,32 +65,32 @@ def test_runs_picks_and_orders(results, capsys):
     ({"runs": ["c-3"]}, "no benchmarks.json in run(s) c-3"),
     ({"results_dir": "/nonexistent/bench"}, "results_dir /nonexistent/bench does not exist"),
 ])
-def test_missing_runs_fail_clearly(results, capsys, args, message):
-    out = run(dict({"results_dir": str(results)}, **args), capsys)
+def test_missing_runs_fail_clearly(results, args, message):
+    out = run(dict({"results_dir": str(results)}, **args))
     assert out["failed"] is True and message in out["msg"]
 
 
-def test_a_broken_run_asked_for_fails_naming_the_file(results, capsys):
+def test_a_broken_run_asked_for_fails_naming_the_file(results):
     (results / "b-2" / "benchmarks.json").write_text("{not json")
-    out = run({"results_dir": str(results), "runs": ["b-2"]}, capsys)
+    out = run({"results_dir": str(results), "runs": ["b-2"]})
     assert out["failed"] is True and "b-2/benchmarks.json is not JSON" in out["msg"]
     (results / "b-2" / "benchmarks.json").write_text(json.dumps({"benchmarks": []}))
-    out = run({"results_dir": str(results), "runs": ["a-1", "b-2"]}, capsys)
+    out = run({"results_dir": str(results), "runs": ["a-1", "b-2"]})
     assert "b-2/benchmarks.json: the guidellm report holds no benchmark" in out["msg"]
 
 
-def test_a_broken_old_run_is_skipped_with_a_warning(results, capsys, monkeypatch):
+def test_a_broken_old_run_is_skipped_with_a_warning(results, monkeypatch):
     warnings = []
     monkeypatch.setattr(module.AnsibleModule, "warn", lambda self, text: warnings.append(text))
     (results / "b-2" / "benchmarks.json").write_text("{not json")
-    out = run({"results_dir": str(results)}, capsys)
+    out = run({"results_dir": str(results)})
     assert [s["name"] for s in out["summaries"]] == ["a-1"] and out["skipped"] == ["b-2"]
     assert len(warnings) == 1 and "skipped run b-2" in warnings[0] and "is not JSON" in warnings[0]
     (results / "a-1" / "benchmarks.json").write_text("[]")
-    out = run({"results_dir": str(results)}, capsys)
+    out = run({"results_dir": str(results)})
     assert out["failed"] is True and "no readable run under" in out["msg"] and "a-1, b-2" in out["msg"]
 
 
-def test_an_empty_results_dir_fails(tmp_path, capsys):
-    out = run({"results_dir": str(tmp_path)}, capsys)
+def test_an_empty_results_dir_fails(tmp_path):
+    out = run({"results_dir": str(tmp_path)})
     assert out["failed"] is True and "no run under" in out["msg"]

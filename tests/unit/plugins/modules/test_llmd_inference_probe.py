@@ -13,15 +13,12 @@ from ansible_collections.llmd.stack.plugins.module_utils import _probe_core as c
 from ansible_collections.llmd.stack.plugins.module_utils import _probe_http as http
 from ansible_collections.llmd.stack.plugins.modules import llmd_inference_probe as module
 
-from module_args import patch_module_args
+from module_args import run_module
 
 
-def run(args, capsys):
+def run(args):
     """Run the module's main() with args; return the JSON it printed."""
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            module.main()
-    return json.loads(capsys.readouterr().out)
+    return run_module(module.main, args)
 
 
 def ok_result(endpoint):
@@ -56,16 +53,16 @@ def fake_probe(monkeypatch):
     ({"url": "h:8000"}, "url must start with http:// or https:// and name a host, got 'h:8000'"),
     ({"url": "http://h", "burst": {"requests": 0}}, "burst.requests must be > 0, got 0"),
 ])
-def test_bad_input_fails_early_with_one_line(args, message, capsys, fake_probe):
-    out = run(args, capsys)
+def test_bad_input_fails_early_with_one_line(args, message, fake_probe):
+    out = run(args)
     assert out["failed"] is True
     assert out["msg"] == message
     assert fake_probe == []
 
 
-def test_success_is_unchanged_and_redacts_secrets(capsys, fake_probe):
+def test_success_is_unchanged_and_redacts_secrets(fake_probe):
     out = run({"url": "http://gw.example.com/v1/", "bearer_token": "s3cret", "headers": {"x-api-key": "k", "x-prefiller-url": "p"},
-               "_ansible_check_mode": True}, capsys)
+               "_ansible_check_mode": True})
     assert out["changed"] is False and "failed" not in out
     assert out["target"] == {"mode": "url", "url": "http://gw.example.com", "port_forward": None, "endpoint_type": None,
                              "headers": {"x-api-key": core.REDACTED, "x-prefiller-url": "p"}, "bearer_token": True}
@@ -75,22 +72,22 @@ def test_success_is_unchanged_and_redacts_secrets(capsys, fake_probe):
     assert params["completions"]["max_tokens"] == 16 and params["chat"]["stream"] is True
 
 
-def test_failed_check_fails_the_task_unless_told_otherwise(capsys, monkeypatch):
+def test_failed_check_fails_the_task_unless_told_otherwise(monkeypatch):
     failed = core.evaluate("models", {"status": 503, "body": "no healthy upstream", "error_kind": None})
     monkeypatch.setattr(http, "probe", lambda params, sender: {
         "results": [failed], "model": None, "models": [], "burst": None, "prefix_affinity": None,
         "routing": core.routing_summary([])})
-    out = run({"url": "http://h"}, capsys)
+    out = run({"url": "http://h"})
     assert out["failed"] is True and out["changed"] is False
     assert out["msg"].startswith("inference probe failed: models: HTTP 503: no healthy upstream (likely cause: ")
     assert out["results"][0]["status"] == 503
-    out = run({"url": "http://h", "fail_on_error": False}, capsys)
+    out = run({"url": "http://h", "fail_on_error": False})
     assert "failed" not in out and out["results"][0]["ok"] is False
 
 
-def test_endpoint_from_facts_uses_its_url_when_external(capsys, fake_probe):
+def test_endpoint_from_facts_uses_its_url_when_external(fake_probe):
     out = run({"endpoint": {"type": "gateway-address", "url": "http://203.0.113.5", "external": True,
-                            "namespace": "llm-d-sim", "service": "gw", "port": 80}}, capsys)
+                            "namespace": "llm-d-sim", "service": "gw", "port": 80}})
     assert out["target"]["mode"] == "endpoint" and out["target"]["endpoint_type"] == "gateway-address"
     assert fake_probe[0][1].base_url == "http://203.0.113.5"
 
@@ -109,27 +106,27 @@ def test_endpoint_picks_url_or_port_forward(endpoint, forward, url):
     assert (got_forward, got_url, target["mode"]) == (forward, url, "endpoint")
 
 
-def test_port_forward_needs_the_kubernetes_library(capsys, fake_probe, monkeypatch):
+def test_port_forward_needs_the_kubernetes_library(fake_probe, monkeypatch):
     monkeypatch.setattr(pf, "HAS_KUBERNETES", False)
-    out = run({"port_forward": {"namespace": "n", "service": "gw", "port": 80}}, capsys)
+    out = run({"port_forward": {"namespace": "n", "service": "gw", "port": 80}})
     assert out["failed"] is True and "kubernetes" in out["msg"] and "for port_forward" in out["msg"]
 
 
-def test_port_forward_setup_failure_is_reported_per_check(capsys, fake_probe, monkeypatch):
+def test_port_forward_setup_failure_is_reported_per_check(fake_probe, monkeypatch):
     def refuse(auth):
         raise pf.PortForwardError("Service n/gw not found")
 
     monkeypatch.setattr(pf, "core_api", refuse)
     out = run({"port_forward": {"namespace": "n", "service": "gw", "port": 80}, "checks": ["models", "chat"],
-               "fail_on_error": False}, capsys)
+               "fail_on_error": False})
     assert [r["endpoint"] for r in out["results"]] == ["models", "chat"]
     assert all(r["error"] == "port_forward: Service n/gw not found" for r in out["results"])
     assert "pods/portforward" in out["results"][0]["hint"]
     assert fake_probe == []
 
 
-def test_unreadable_tls_files_fail_with_a_clear_message(capsys, fake_probe, tmp_path):
-    out = run({"url": "https://h", "client_cert": str(tmp_path / "missing.pem")}, capsys)
+def test_unreadable_tls_files_fail_with_a_clear_message(fake_probe, tmp_path):
+    out = run({"url": "https://h", "client_cert": str(tmp_path / "missing.pem")})
     assert out["failed"] is True
     assert out["msg"].startswith("cannot load the TLS files (ca_path, client_cert, client_key): ")
 
